@@ -1,0 +1,255 @@
+"""Settings from the environment and an optional TOML file (env wins), validated once at start-up."""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final, TypeVar
+
+import msgspec
+
+from mini_llm._flags import FlagError, parse_flag
+from mini_llm.providers import BUILTIN_PROVIDERS, MOCK, Provider
+
+DEFAULT_PORT: Final = 3333
+DEFAULT_MAX_BODY_BYTES: Final = 10 * 1024 * 1024
+DEFAULT_UPSTREAM_TIMEOUT: Final = 300.0
+DEFAULT_DRAIN_TIMEOUT: Final = 30.0
+
+T = TypeVar("T")
+
+
+class ConfigError(ValueError):
+    """Bad configuration; the message names the setting so start-up can print one clear line."""
+
+    def __init__(self, setting: str, problem: str) -> None:
+        super().__init__(f"{setting}: {problem}")
+        self.setting = setting
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """The whole effective configuration; immutable, parsed once per process."""
+
+    host: str
+    port: int
+    port_retries: int
+    workers: int
+    aliases: Mapping[str, tuple[str, str]]
+    max_body_bytes: int
+    upstream_timeout: float
+    log_requests: bool
+    no_extensions: bool
+    mock_token_delay: float
+    drain_timeout: float
+    drain_delay: float
+    providers: Mapping[str, Provider]
+    config_file: str | None
+
+    def summary(self) -> str:
+        """One log line: provider key counts (never keys), aliases and limits."""
+        parts = [
+            f"{p.name}={len(p.keys)} key{'s' if len(p.keys) != 1 else ''}"
+            for p in self.providers.values()
+            if p.name != MOCK
+        ]
+        return (
+            f"providers: {', '.join(parts)}, mock=built-in; aliases: {len(self.aliases)}; "
+            f"workers: {self.workers}; max body: {self.max_body_bytes} bytes; "
+            f"upstream timeout: {self.upstream_timeout:g}s"
+        )
+
+
+class _Source:
+    """Looks a setting up in the env first, then in the config file, and names it in errors."""
+
+    def __init__(self, env: Mapping[str, str], file: Mapping[str, Any], file_name: str | None) -> None:
+        self.env = env
+        self.file = file
+        self.file_name = file_name
+
+    def get(self, env_name: str, file_key: str, parse: Callable[[str, Any], T], default: T) -> T:
+        if env_name in self.env:
+            return parse(env_name, self.env[env_name])
+        if file_key in self.file:
+            return parse(f"{self.file_name}: {file_key}", self.file[file_key])
+        return default
+
+
+def _int_in(low: int, high: int) -> Callable[[str, Any], int]:
+    def parse(setting: str, raw: Any) -> int:
+        try:
+            value = int(raw) if isinstance(raw, str | int) and not isinstance(raw, bool) else None
+        except ValueError:
+            value = None
+        if value is None or not low <= value <= high:
+            raise ConfigError(setting, f"{raw!r} is not an integer in {low}..{high}")
+        return value
+
+    return parse
+
+
+def _seconds(setting: str, raw: Any) -> float:
+    try:
+        value = float(raw) if not isinstance(raw, bool) else -1.0
+    except (TypeError, ValueError):
+        value = -1.0
+    if not 0 <= value < 86400 * 7:
+        raise ConfigError(setting, f"{raw!r} is not a number of seconds >= 0")
+    return value
+
+
+def _positive_seconds(setting: str, raw: Any) -> float:
+    value = _seconds(setting, raw)
+    if value == 0:
+        raise ConfigError(setting, "must be greater than 0")
+    return value
+
+
+def _flag(setting: str, raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    try:
+        return parse_flag(setting, str(raw))
+    except FlagError as exc:
+        raise ConfigError(setting, "is not a boolean: use 1/true/yes/on or 0/false/no/off") from exc
+
+
+def _host(setting: str, raw: Any) -> str:
+    if not isinstance(raw, str) or not raw.strip():
+        raise ConfigError(setting, f"{raw!r} is not a host name or address")
+    return raw.strip()
+
+
+def _url(setting: str, raw: Any) -> str:
+    if not isinstance(raw, str) or not raw.startswith(("http://", "https://")) or " " in raw:
+        raise ConfigError(setting, f"{raw!r} is not an http(s) URL")
+    return raw.rstrip("/")
+
+
+def _key_list(setting: str, raw: Any) -> tuple[str, ...]:
+    items = raw.split(",") if isinstance(raw, str) else raw
+    if not isinstance(items, list | tuple) or not all(isinstance(k, str) for k in items):
+        raise ConfigError(setting, "must be a comma-separated string or a list of strings")
+    keys = tuple(k.strip() for k in items)
+    for index, key in enumerate(keys, 1):
+        if not key:
+            raise ConfigError(setting, f"entry {index} of {len(keys)} is empty")
+    return keys
+
+
+def _read_file(path: str) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except OSError as exc:
+        raise ConfigError("MINI_LLM_CONFIG", f"cannot read {path}: {exc.strerror or exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError("MINI_LLM_CONFIG", f"{path} is not valid TOML: {exc}") from exc
+
+
+def _table(source: _Source, key: str) -> Mapping[str, Any]:
+    value = source.file.get(key, {})
+    if not isinstance(value, dict):
+        raise ConfigError(f"{source.file_name}: {key}", "must be a table")
+    return value
+
+
+def _providers(source: _Source) -> dict[str, Provider]:
+    declared = _table(source, "providers")
+    providers: dict[str, Provider] = {}
+    for builtin in BUILTIN_PROVIDERS:
+        prefix = builtin.name.upper()
+        entry = declared.get(builtin.name, {})
+        sub = _Source(source.env, entry, f"{source.file_name}: providers.{builtin.name}")
+        none: tuple[str, ...] = ()
+        keys = sub.get(f"{prefix}_API_KEYS", "api_keys", _key_list, none)
+        if not keys:
+            keys = sub.get(f"{prefix}_API_KEY", "api_key", _key_list, none)
+        providers[builtin.name] = Provider(
+            name=builtin.name,
+            protocol=builtin.protocol,
+            base_url=sub.get(f"{prefix}_BASE_URL", "base_url", _url, builtin.base_url),
+            keys=keys,
+            key_setting=f"{prefix}_API_KEY or {prefix}_API_KEYS",
+            models=tuple(entry.get("models", ())),
+        )
+    for name, entry in declared.items():
+        if name in providers:
+            continue
+        setting = f"{source.file_name}: providers.{name}"
+        if name == MOCK or not name.replace("-", "").replace("_", "").isalnum():
+            raise ConfigError(setting, "provider names are letters, digits, - and _, and not 'mock'")
+        if not isinstance(entry, dict) or "base_url" not in entry:
+            raise ConfigError(setting, "needs a base_url")
+        protocol = entry.get("protocol", "openai")
+        if protocol not in ("openai", "anthropic"):
+            raise ConfigError(f"{setting}.protocol", f"{protocol!r} is not 'openai' or 'anthropic'")
+        models = entry.get("models", [])
+        if not isinstance(models, list) or not all(isinstance(m, str) for m in models):
+            raise ConfigError(f"{setting}.models", "must be a list of strings")
+        providers[name] = Provider(
+            name=name,
+            protocol=protocol,
+            base_url=_url(f"{setting}.base_url", entry["base_url"]),
+            keys=_key_list(f"{setting}.api_keys", entry.get("api_keys", [])),
+            key_setting=f"{setting}.api_keys",
+            key_required=False,
+            models=tuple(models),
+        )
+    providers[MOCK] = Provider(MOCK, "mock", "builtin:mock", (), "", key_required=False, models=(MOCK,))
+    return providers
+
+
+def _aliases(source: _Source, providers: Mapping[str, Provider]) -> dict[str, tuple[str, str]]:
+    raw: Any
+    if "MINI_LLM_MODEL_ALIASES" in source.env:
+        setting = "MINI_LLM_MODEL_ALIASES"
+        try:
+            raw = msgspec.json.decode(source.env[setting] or "{}")
+        except msgspec.DecodeError as exc:
+            raise ConfigError(setting, f"is not valid JSON ({exc})") from exc
+    else:
+        setting = f"{source.file_name}: aliases"
+        raw = _table(source, "aliases")
+    if not isinstance(raw, dict):
+        raise ConfigError(setting, 'must be a JSON object {"alias": "provider:model"}')
+    aliases: dict[str, tuple[str, str]] = {}
+    for alias, target in raw.items():
+        provider, sep, model = target.partition(":") if isinstance(target, str) else ("", "", "")
+        if not alias or not sep or not model:
+            raise ConfigError(setting, f"alias {alias!r} must map to 'provider:model', got {target!r}")
+        if provider not in providers:
+            known = ", ".join(sorted(providers))
+            raise ConfigError(setting, f"alias {alias!r} names unknown provider {provider!r} (known: {known})")
+        aliases[alias] = (provider, model)
+    return aliases
+
+
+def load_settings(env: Mapping[str, str], config_path: str | None = None) -> Settings:
+    """Parse everything up front, so a bad setting stops start-up rather than a request."""
+    path = env.get("MINI_LLM_CONFIG") or config_path
+    file = _read_file(path) if path else {}
+    source = _Source(env, file, f"config file {path}")
+    providers = _providers(source)
+    return Settings(
+        host=source.get("MINI_LLM_HOST", "host", _host, "127.0.0.1"),
+        port=source.get("MINI_LLM_PORT", "port", _int_in(0, 65535), DEFAULT_PORT),
+        port_retries=source.get("MINI_LLM_PORT_RETRIES", "port_retries", _int_in(0, 1000), 10),
+        workers=source.get("MINI_LLM_WORKERS", "workers", _int_in(1, 256), 1),
+        aliases=_aliases(source, providers),
+        max_body_bytes=source.get(
+            "MINI_LLM_MAX_BODY_BYTES", "max_body_bytes", _int_in(1, 2**40), DEFAULT_MAX_BODY_BYTES
+        ),
+        upstream_timeout=source.get(
+            "MINI_LLM_UPSTREAM_TIMEOUT", "upstream_timeout", _positive_seconds, DEFAULT_UPSTREAM_TIMEOUT
+        ),
+        log_requests=source.get("MINI_LLM_LOG_REQUESTS", "log_requests", _flag, False),
+        no_extensions=source.get("MINI_LLM_NO_EXTENSIONS", "no_extensions", _flag, False),
+        mock_token_delay=source.get("MINI_LLM_MOCK_TOKEN_DELAY", "mock_token_delay", _seconds, 0.0),
+        drain_timeout=source.get("MINI_LLM_DRAIN_TIMEOUT", "drain_timeout", _positive_seconds, DEFAULT_DRAIN_TIMEOUT),
+        drain_delay=source.get("MINI_LLM_DRAIN_DELAY", "drain_delay", _seconds, 0.0),
+        providers=providers,
+        config_file=path,
+    )

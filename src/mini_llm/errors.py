@@ -1,0 +1,101 @@
+"""One error type carrying status and a safe message, rendered in each client protocol's shape."""
+
+from __future__ import annotations
+
+from typing import Final, Literal
+
+import msgspec
+
+Protocol = Literal["openai", "anthropic"]
+
+_OPENAI_TYPES: Final = {
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    429: "rate_limit_error",
+}
+_ANTHROPIC_TYPES: Final = {
+    401: "authentication_error",
+    402: "billing_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    503: "overloaded_error",
+    504: "timeout_error",
+    529: "overloaded_error",
+}
+
+
+class GatewayError(Exception):
+    """An error whose message is safe to show a client: no key, no stack trace."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        code: str | None = None,
+        param: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.code = code
+        self.param = param
+
+
+class UpstreamUnreachable(GatewayError, ConnectionError):
+    """The provider could not be reached or dropped the connection (502)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(502, message, code="upstream_unreachable")
+
+
+class UpstreamTimeout(GatewayError, TimeoutError):
+    """The provider went silent for longer than MINI_LLM_UPSTREAM_TIMEOUT (504)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(504, message, code="upstream_timeout")
+
+
+def openai_type(status: int) -> str:
+    if status >= 500:
+        return "server_error"
+    return _OPENAI_TYPES.get(status, "invalid_request_error")
+
+
+def anthropic_type(status: int) -> str:
+    if status in _ANTHROPIC_TYPES:
+        return _ANTHROPIC_TYPES[status]
+    return "api_error" if status >= 500 else "invalid_request_error"
+
+
+def error_body(protocol: Protocol, error: GatewayError) -> bytes:
+    """The JSON body the protocol's SDK turns into its own exception class."""
+    if protocol == "anthropic":
+        return msgspec.json.encode(
+            {"type": "error", "error": {"type": anthropic_type(error.status), "message": error.message}}
+        )
+    return msgspec.json.encode(
+        {
+            "error": {
+                "message": error.message,
+                "type": openai_type(error.status),
+                "param": error.param,
+                "code": error.code,
+            }
+        }
+    )
+
+
+def stream_error_event(protocol: Protocol, error: GatewayError) -> bytes:
+    """An SSE frame reporting an error after the 200 status went out (PROTOCOLS.md 2.4, 3.4)."""
+    body = error_body(protocol, error)
+    if protocol == "anthropic":
+        return b"event: error\ndata: " + body + b"\n\n"
+    return b"data: " + body + b"\n\n"
+
+
+class ClientDisconnected(Exception):
+    """The client went away before the request was read; there is nobody left to answer."""

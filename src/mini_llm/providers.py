@@ -1,0 +1,61 @@
+"""The provider table: name, wire protocol, base URL, auth style and keys."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Final, Literal
+
+WireProtocol = Literal["openai", "anthropic", "mock"]
+
+MOCK: Final = "mock"
+DEFAULT_ANTHROPIC_VERSION: Final = "2023-06-01"
+
+
+@dataclass(frozen=True, slots=True)
+class BuiltinProvider:
+    name: str
+    protocol: WireProtocol
+    base_url: str
+
+
+# Base URLs follow the official SDKs: OpenAI-style ones include /v1, Anthropic's does not.
+BUILTIN_PROVIDERS: Final = (
+    BuiltinProvider("openai", "openai", "https://api.openai.com/v1"),
+    BuiltinProvider("anthropic", "anthropic", "https://api.anthropic.com"),
+    BuiltinProvider("nebius", "openai", "https://api.tokenfactory.nebius.com/v1"),
+    BuiltinProvider("deepinfra", "openai", "https://api.deepinfra.com/v1/openai"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Provider:
+    """A configured provider; `key_setting` names where its keys come from, for error messages."""
+
+    name: str
+    protocol: WireProtocol
+    base_url: str
+    keys: tuple[str, ...]
+    key_setting: str
+    key_required: bool = True
+    models: tuple[str, ...] = ()
+    _ring: Iterator[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_ring", itertools.cycle(self.keys))
+
+    def speaks(self, protocol: WireProtocol) -> bool:
+        return self.protocol in (protocol, MOCK)
+
+    def next_key(self) -> str | None:
+        """Round-robin over the keys (per worker); None for a keyless local server."""
+        return next(self._ring) if self.keys else None
+
+    def url(self, path: str) -> str:
+        """Join the base URL and an endpoint path such as `/chat/completions`."""
+        return self.base_url.rstrip("/") + path
+
+    def __repr__(self) -> str:
+        # NOTE: never print keys, not even in a debug repr.
+        return f"Provider(name={self.name!r}, protocol={self.protocol!r}, keys={len(self.keys)})"

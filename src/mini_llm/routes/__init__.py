@@ -1,0 +1,1 @@
+"""One module per client protocol, plus the operational endpoints."""

@@ -1,0 +1,31 @@
+"""Operational endpoints for load balancers and humans: liveness and readiness."""
+
+from __future__ import annotations
+
+import msgspec
+
+from mini_llm import __version__, hotpath
+from mini_llm.context import Context, Request
+from mini_llm.relay import send_whole
+from mini_llm.routes.proxy import JSON_HEADERS
+
+
+async def health(ctx: Context, req: Request) -> None:
+    """Liveness, plus what a human checks first: version, usable providers, active hot path."""
+    providers = [p.name for p in ctx.settings.providers.values() if p.keys or not p.key_required]
+    body = {
+        "status": "ok",
+        "version": __version__,
+        "providers": providers,
+        "hot_path": hotpath.IMPLEMENTATION,
+    }
+    req.status = 200
+    await send_whole(req.send, 200, JSON_HEADERS, msgspec.json.encode(body))
+
+
+async def ready(ctx: Context, req: Request) -> None:
+    """503 while draining, so a load balancer stops sending before the process exits."""
+    draining = ctx.draining
+    req.status = 503 if draining else 200
+    body = b'{"status":"draining"}' if draining else b'{"status":"ready"}'
+    await send_whole(req.send, req.status, JSON_HEADERS, body)

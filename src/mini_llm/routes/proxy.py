@@ -1,0 +1,106 @@
+"""The shared forward path of every proxied endpoint: body, envelope, route, upstream, relay."""
+
+from __future__ import annotations
+
+import time
+
+from mini_llm import mock
+from mini_llm.asgi import Headers
+from mini_llm.context import Context, Request
+from mini_llm.errors import ClientDisconnected, GatewayError
+from mini_llm.hotpath import BodyBuffer, BodyTooLarge
+from mini_llm.relay import StreamObserver, relay_stream, send_whole
+from mini_llm.rewrite import read_envelope, with_model
+from mini_llm.routing import Target
+from mini_llm.upstream import relayed_headers
+
+JSON_HEADERS: Headers = [(b"content-type", b"application/json")]
+
+
+async def read_body(req: Request, limit: int) -> memoryview:
+    """Buffer the body, refusing by Content-Length before reading and again while reading."""
+    declared = req.headers.get(b"content-length")
+    expected = -1
+    if declared is not None:
+        if not declared.isdigit():
+            raise GatewayError(400, "Content-Length is not a number")
+        expected = int(declared)
+    try:
+        buffer = BodyBuffer(limit, expected)
+        more = True
+        while more:
+            message = await req.receive()
+            if message["type"] == "http.disconnect":
+                raise ClientDisconnected
+            buffer.append(message.get("body", b""))
+            more = message.get("more_body", False)
+    except BodyTooLarge as exc:
+        raise GatewayError(
+            413, f"request body is larger than the gateway's limit of {limit} bytes (MINI_LLM_MAX_BODY_BYTES)"
+        ) from exc
+    view: memoryview = buffer.view()
+    return view
+
+
+async def forward(ctx: Context, req: Request, upstream_path: str, *, model_required: bool = True) -> None:
+    """Resolve the model, rewrite it if it changed, send upstream and relay the answer."""
+    began = time.perf_counter()
+    body = await read_body(req, ctx.settings.max_body_bytes)
+    envelope = read_envelope(body, model_required=model_required)
+    target = ctx.router.resolve(envelope.model, req.protocol, req.path)
+    # NOTE: an unchanged model forwards the client's bytes untouched: no re-encode at all.
+    payload = body if target.model == envelope.model else with_model(envelope, target.model)
+    observer = StreamObserver(req.protocol) if envelope.stream else None
+    try:
+        if target.provider.protocol == "mock":
+            await _answer_from_mock(ctx, req, target, upstream_path, payload, observer)
+        else:
+            await _answer_from_upstream(ctx, req, target, upstream_path, payload, observer)
+    finally:
+        elapsed = (time.perf_counter() - began) * 1000
+        req.note = f"model={envelope.model} target={target.provider.name}:{target.model} ms={elapsed:.1f}"
+        if observer is not None:
+            req.note += " " + observer.log_fields()
+
+
+async def _answer_from_upstream(
+    ctx: Context,
+    req: Request,
+    target: Target,
+    path: str,
+    payload: bytes | memoryview,
+    observer: StreamObserver | None,
+) -> None:
+    response = await ctx.upstream.post(target, path, payload, req.headers)
+    try:
+        headers = relayed_headers(response.raw_headers)
+        req.status = response.status
+        if observer is not None and response.status == 200 and response.content_type == "text/event-stream":
+            req.started = True
+            chunks = ctx.upstream.chunks(target, response)
+            await relay_stream(req.receive, req.send, headers, chunks, req.protocol, observer)
+            return
+        answer = await ctx.upstream.read(target, response)
+        req.started = True
+        await send_whole(req.send, response.status, headers, answer)
+    finally:
+        # After a complete read this is a no-op; mid-stream it drops the upstream connection.
+        response.close()
+
+
+async def _answer_from_mock(
+    ctx: Context,
+    req: Request,
+    target: Target,
+    path: str,
+    payload: bytes | memoryview,
+    observer: StreamObserver | None,
+) -> None:
+    reply = mock.respond(path, payload, target.model, ctx.settings.mock_token_delay)
+    headers: Headers = [(b"content-type", reply.content_type)]
+    req.status = reply.status
+    req.started = True
+    if reply.stream is not None and observer is not None:
+        await relay_stream(req.receive, req.send, headers, reply.stream, req.protocol, observer)
+    else:
+        await send_whole(req.send, reply.status, headers, reply.body)

@@ -1,0 +1,115 @@
+"""granian start-up: port choice with retries, the ready line, SIGTERM drain."""
+
+from __future__ import annotations
+
+import errno
+import math
+import os
+import socket
+import sys
+import tempfile
+import threading
+from typing import Any, Final
+
+from granian import Granian
+from granian.constants import HTTPModes, Interfaces, Loops
+from granian.http import HTTP1Settings
+
+# Concurrent connections per worker (granian's backpressure): high, for many idle streams.
+MAX_CONNECTIONS_PER_WORKER: Final = 16384
+BACKLOG: Final = 2048
+
+
+class PortUnavailable(OSError):
+    """No port in the allowed range could be bound."""
+
+
+def _can_bind(host: str, port: int) -> int | None:
+    """Bind a probe socket; returns the bound port (useful for port 0) or None when taken."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        # SO_REUSEADDR but not SO_REUSEPORT: TIME_WAIT is fine, a live listener is not.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return None
+            raise PortUnavailable(f"cannot bind {host}:{port}: {exc.strerror}") from exc
+        bound: int = probe.getsockname()[1]
+        return bound
+
+
+def pick_port(host: str, port: int, retries: int) -> int:
+    """The first free port of port..port+retries (port 0 asks the OS for any free one)."""
+    last = min(port + retries, 65535)
+    for candidate in range(port, last + 1):
+        bound = _can_bind(host, candidate)
+        if bound is not None:
+            return bound
+    tried = f"{port}" if last == port else f"{port}-{last}"
+    raise PortUnavailable(
+        f"port {tried} on {host} is in use (MINI_LLM_PORT_RETRIES={retries}); choose another with --port"
+    )
+
+
+def url_of(host: str, port: int) -> str:
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+class _DrainingGranian(Granian):  # type: ignore[misc,valid-type]
+    """On the first SIGTERM/SIGINT: mark draining (/ready -> 503), wait drain_delay, then stop.
+
+    granian then stops accepting and lets in-flight requests, streams too, finish within
+    workers_kill_timeout; lifespan shutdown closes the upstream pool.
+    """
+
+    def __init__(self, *args: Any, drain_marker: str, drain_delay: float, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._drain_marker = drain_marker
+        self._drain_delay = drain_delay
+        self._draining = False
+
+    def signal_handler_interrupt(self, *args: Any, **kwargs: Any) -> None:
+        if self._draining:  # a second signal stops at once
+            super().signal_handler_interrupt()
+            return
+        self._draining = True
+        with open(self._drain_marker, "w"):
+            pass
+        if self._drain_delay:
+            threading.Timer(self._drain_delay, super().signal_handler_interrupt).start()
+        else:
+            super().signal_handler_interrupt()
+
+
+def run(target: str, host: str, port: int, workers: int, drain_timeout: float, drain_delay: float, banner: str) -> int:
+    """Serve the ASGI app `target` until signalled; returns the process exit status."""
+    with tempfile.TemporaryDirectory(prefix="mini-llm-") as scratch:
+        marker = os.path.join(scratch, "draining")
+        os.environ["MINI_LLM_DRAIN_MARKER"] = marker
+        server = _DrainingGranian(
+            target,
+            address=host,
+            port=port,
+            interface=Interfaces.ASGI,
+            loop=Loops.uvloop,
+            http=HTTPModes.http1,
+            websockets=False,
+            workers=workers,
+            backlog=BACKLOG,
+            backpressure=MAX_CONNECTIONS_PER_WORKER,
+            http1_settings=HTTP1Settings(keep_alive=True, header_read_timeout=30_000),
+            respawn_failed_workers=True,
+            workers_kill_timeout=math.ceil(drain_timeout),
+            log_access=False,
+            drain_marker=marker,
+            drain_delay=drain_delay,
+        )
+        server.on_startup(lambda: print(f"{banner} running on {url_of(host, port)}", flush=True))
+        try:
+            server.serve()
+        except SystemExit as exc:
+            return exc.code if isinstance(exc.code, int) else 1
+    print(f"{banner} stopped", file=sys.stderr, flush=True)
+    return 0

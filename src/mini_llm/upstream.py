@@ -1,0 +1,143 @@
+"""The per-worker aiohttp pool: builds the upstream request and maps client errors to 502/504."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Iterator, Mapping
+from typing import Final
+
+import aiohttp
+
+from mini_llm.asgi import Headers
+from mini_llm.errors import UpstreamTimeout, UpstreamUnreachable
+from mini_llm.providers import DEFAULT_ANTHROPIC_VERSION
+from mini_llm.routing import Target
+
+# RFC 9110 7.6.1 hop-by-hop fields, plus what the gateway sets itself or must never forward:
+# the client's own credentials and tenancy headers, cookies, and the body framing.
+_DROPPED_REQUEST_HEADERS: Final = frozenset(
+    {
+        b"connection",
+        b"keep-alive",
+        b"proxy-connection",
+        b"proxy-authenticate",
+        b"proxy-authorization",
+        b"te",
+        b"trailer",
+        b"transfer-encoding",
+        b"upgrade",
+        b"host",
+        b"content-length",
+        b"accept-encoding",
+        b"authorization",
+        b"x-api-key",
+        b"cookie",
+        b"openai-organization",
+        b"openai-project",
+        b"expect",
+    }
+)
+
+_RELAYED_RESPONSE_HEADERS: Final = frozenset(
+    {
+        b"content-type",
+        b"retry-after",
+        b"retry-after-ms",
+        b"x-should-retry",
+        b"x-request-id",
+        b"request-id",
+        b"openai-processing-ms",
+        b"openai-version",
+    }
+)
+_RELAYED_RESPONSE_PREFIXES: Final = (b"x-ratelimit-", b"anthropic-ratelimit-")
+
+
+def upstream_headers(target: Target, client: Mapping[bytes, bytes]) -> dict[str, str]:
+    """The client's headers minus hop-by-hop and credentials, plus the provider's own auth."""
+    headers = {
+        name.decode("latin-1"): value.decode("latin-1")
+        for name, value in client.items()
+        if name not in _DROPPED_REQUEST_HEADERS
+    }
+    headers["Accept-Encoding"] = "identity"
+    key = target.key
+    if target.provider.protocol == "anthropic":
+        if key is not None:
+            headers["x-api-key"] = key
+        headers.setdefault("anthropic-version", DEFAULT_ANTHROPIC_VERSION)
+    elif key is not None:
+        headers["Authorization"] = f"Bearer {key}"
+    return headers
+
+
+def relayed_headers(raw: tuple[tuple[bytes, bytes], ...]) -> Headers:
+    """The upstream response headers that clients use; never another tenant's credentials."""
+    out: Headers = []
+    for name, value in raw:
+        lower = name.lower()
+        if lower in _RELAYED_RESPONSE_HEADERS or lower.startswith(_RELAYED_RESPONSE_PREFIXES):
+            out.append((lower, value))
+    return out
+
+
+class Upstream:
+    """One pooled ClientSession per worker, opened and closed in ASGI lifespan."""
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self._session: aiohttp.ClientSession | None = None
+
+    async def open(self) -> None:
+        connector = aiohttp.TCPConnector(
+            limit=0,
+            keepalive_timeout=30,
+            ttl_dns_cache=300,
+        )
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            # NOTE: no total: a long stream is fine as long as bytes keep coming.
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=self.timeout, sock_read=self.timeout),
+            auto_decompress=False,
+            skip_auto_headers=("User-Agent",),
+            cookie_jar=aiohttp.DummyCookieJar(),
+        )
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    @contextlib.contextmanager
+    def _translated(self, target: Target, doing: str) -> Iterator[None]:
+        """Connection failures become 502 and silence past the timeout 504, naming the provider only."""
+        name = target.provider.name
+        try:
+            yield
+        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
+            raise UpstreamTimeout(f"provider {name!r} went silent for {self.timeout:g}s {doing}") from exc
+        except aiohttp.ClientConnectorError as exc:
+            reason = exc.os_error.strerror or type(exc.os_error).__name__
+            raise UpstreamUnreachable(f"cannot reach provider {name!r} at {exc.host}:{exc.port} ({reason})") from exc
+        except aiohttp.ClientError as exc:
+            raise UpstreamUnreachable(f"provider {name!r} failed {doing}: {type(exc).__name__}") from exc
+
+    async def post(
+        self, target: Target, path: str, body: bytes | memoryview, client: Mapping[bytes, bytes]
+    ) -> aiohttp.ClientResponse:
+        """Send the request and return once the status line and headers are in."""
+        assert self._session is not None, "Upstream.open() runs in lifespan startup"
+        with self._translated(target, "before answering"):
+            return await self._session.post(
+                target.provider.url(path), data=body, headers=upstream_headers(target, client)
+            )
+
+    async def read(self, target: Target, response: aiohttp.ClientResponse) -> bytes:
+        with self._translated(target, "while sending its answer"):
+            return await response.read()
+
+    async def chunks(self, target: Target, response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
+        """The body as it arrives, without copying, with the same error mapping as `read`."""
+        with self._translated(target, "mid-stream"):
+            async for chunk in response.content.iter_any():
+                yield chunk
