@@ -97,7 +97,7 @@ class GatewayApp:
             logger.addHandler(handler)
             logger.setLevel(logging.INFO)
             logger.propagate = False
-        if hotpath.FALLBACK_REASON and not settings.no_extensions:
+        if hotpath.FALLBACK_REASON:
             logger.warning("hot path: %s", hotpath.FALLBACK_REASON)
         upstream = Upstream(settings.upstream_timeout)
         await upstream.open()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import logging.config
 import os
 import sys
 from collections.abc import Sequence
@@ -51,7 +52,7 @@ def _serve(args: argparse.Namespace) -> int:
     except server.PortUnavailable as exc:
         return _fail(str(exc), EXIT_PORT)
     os.environ["MINI_LLM_PORT"] = str(port)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.config.dictConfig(server.LOG_CONFIG)
     log = logging.getLogger("mini_llm")
     log.info("mini-llm %s, hot path: %s; %s", __version__, hotpath.IMPLEMENTATION, settings.summary())
     if hotpath.FALLBACK_REASON:

@@ -27,7 +27,8 @@ NO_EXTENSIONS: Final[bool] = (
     or sys.implementation.name != "cpython"
 )
 
-FALLBACK_REASON: str = "MINI_LLM_NO_EXTENSIONS is set" if NO_EXTENSIONS else ""
+# Why the compiled path is not running although it was asked for; empty when all is as asked.
+FALLBACK_REASON: str = ""
 
 if TYPE_CHECKING or NO_EXTENSIONS:
     from mini_llm._buffer_py import BodyBuffer

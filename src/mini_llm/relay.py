@@ -11,10 +11,10 @@ import msgspec
 
 from mini_llm.asgi import Headers, Receive, Send
 from mini_llm.errors import GatewayError, Protocol, UpstreamUnreachable, stream_error_event
-from mini_llm.hotpath import SSEEvent, SSESplitter
+from mini_llm.hotpath import EventTooLarge, SSEEvent, SSESplitter
 
+# Added to the relayed headers (which carry the content type): no cache, no proxy buffering.
 _STREAM_HEADERS: Headers = [
-    (b"content-type", b"text/event-stream; charset=utf-8"),
     (b"cache-control", b"no-cache"),
     (b"x-accel-buffering", b"no"),
 ]
@@ -133,12 +133,19 @@ async def relay_stream(
 
     watcher = asyncio.create_task(watch_disconnect())
     splitter = SSESplitter()
+    held = b""  # the start of an event whose blank line has not arrived yet
     try:
         await send({"type": "http.response.start", "status": 200, "headers": _STREAM_HEADERS + headers})
         async for chunk in chunks:
             for event in splitter.feed(chunk):
                 observer.observe(event)
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            # Forward whole events only, so a client never sees half an event if upstream breaks
+            # off; in the usual case (chunks end on event boundaries) this sends the chunk as is.
+            out = held + chunk if held else chunk
+            cut = len(out) - splitter.pending
+            held = out[cut:] if cut < len(out) else b""
+            if cut:
+                await send({"type": "http.response.body", "body": out[:cut] if held else out, "more_body": True})
         if splitter.pending:
             observer.truncated = True
             raise UpstreamUnreachable("the provider ended the stream in the middle of an event")
@@ -148,11 +155,13 @@ async def relay_stream(
             raise
         relaying.uncancel()
         observer.client_gone = True
+    except EventTooLarge as exc:
+        observer.error = True
+        failure = UpstreamUnreachable(f"the provider sent an oversized event: {exc}")
+        await send({"type": "http.response.body", "body": stream_error_event(protocol, failure), "more_body": False})
     except GatewayError as exc:
         # NOTE: the 200 already went out, so the failure travels in-stream, as providers do it.
         observer.error = True
-        # A blank line first ends any half-sent event, so the error arrives as its own event.
-        frame = (b"\n\n" if splitter.pending else b"") + stream_error_event(protocol, exc)
-        await send({"type": "http.response.body", "body": frame, "more_body": False})
+        await send({"type": "http.response.body", "body": stream_error_event(protocol, exc), "more_body": False})
     finally:
         watcher.cancel()

@@ -9,6 +9,7 @@ import socket
 import sys
 import tempfile
 import threading
+import time
 from typing import Any, Final
 
 from granian import Granian
@@ -18,6 +19,26 @@ from granian.http import HTTP1Settings
 # Concurrent connections per worker (granian's backpressure): high, for many idle streams.
 MAX_CONNECTIONS_PER_WORKER: Final = 16384
 BACKLOG: Final = 2048
+
+
+# granian logs to stdout by default; stdout is kept for the one "running on" line tools read.
+LOG_CONFIG: Final[dict[str, Any]] = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "granian": {"format": "%(asctime)s %(levelname)s granian: %(message)s"},
+    },
+    "handlers": {
+        "stderr": {"class": "logging.StreamHandler", "formatter": "plain", "stream": "ext://sys.stderr"},
+        "granian": {"class": "logging.StreamHandler", "formatter": "granian", "stream": "ext://sys.stderr"},
+    },
+    "loggers": {
+        "_granian": {"handlers": ["granian"], "level": "INFO", "propagate": False},
+        "granian.access": {"handlers": ["granian"], "level": "INFO", "propagate": False},
+        "mini_llm": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
+    },
+}
 
 
 class PortUnavailable(OSError):
@@ -53,6 +74,16 @@ def pick_port(host: str, port: int, retries: int) -> int:
     )
 
 
+def _answers_health(host: str, port: int) -> bool:
+    probe_host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+    try:
+        with socket.create_connection((probe_host, port), timeout=1) as conn:
+            conn.sendall(b"GET /health HTTP/1.1\r\nHost: probe\r\nConnection: close\r\n\r\n")
+            return conn.recv(12).startswith(b"HTTP/1.1 200")
+    except OSError:
+        return False
+
+
 def url_of(host: str, port: int) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
@@ -64,13 +95,34 @@ class _DrainingGranian(Granian):  # type: ignore[misc,valid-type]
     workers_kill_timeout; lifespan shutdown closes the upstream pool.
     """
 
-    def __init__(self, *args: Any, drain_marker: str, drain_delay: float, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, drain_marker: str, drain_delay: float, banner: str, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._drain_marker = drain_marker
         self._drain_delay = drain_delay
         self._draining = False
+        self._banner = banner
+
+    def _spawn_workers(self, spawn_target: Any, target_loader: Any) -> None:
+        """After spawning, print the "running on" line once a worker answers: it means ready.
+
+        NOTE: this polls from the main thread on purpose; a helper thread alive while granian
+        forks workers can leave a lock (e.g. the import lock) held forever in the child.
+        """
+        super()._spawn_workers(spawn_target, target_loader)
+        deadline = time.monotonic() + 60
+        while not self.interrupt_signal and time.monotonic() < deadline:
+            if _answers_health(self.bind_addr, self.bind_port):
+                print(f"{self._banner} running on {url_of(self.bind_addr, self.bind_port)}", flush=True)
+                return
+            if not any(worker.is_alive() for worker in self.wrks):
+                return
+            time.sleep(0.01)
 
     def signal_handler_interrupt(self, *args: Any, **kwargs: Any) -> None:
+        if os.getpid() != self.pid:
+            # A forked worker inherits this handler until its event loop installs granian's own; a
+            # stop that arrives while it is still starting ends it at once (it has nothing in flight).
+            os._exit(0)
         if self._draining:  # a second signal stops at once
             super().signal_handler_interrupt()
             return
@@ -103,10 +155,11 @@ def run(target: str, host: str, port: int, workers: int, drain_timeout: float, d
             respawn_failed_workers=True,
             workers_kill_timeout=math.ceil(drain_timeout),
             log_access=False,
+            log_dictconfig=LOG_CONFIG,
             drain_marker=marker,
             drain_delay=drain_delay,
+            banner=banner,
         )
-        server.on_startup(lambda: print(f"{banner} running on {url_of(host, port)}", flush=True))
         try:
             server.serve()
         except SystemExit as exc:

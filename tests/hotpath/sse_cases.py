@@ -108,14 +108,11 @@ def openai_stream(words: list[str], *, model: str = "gpt-4o-mini-2024-07-18") ->
 
     def event(choices: list[dict[str, Any]], usage: dict[str, int] | None = None) -> bytes:
         body = {**base, "choices": choices, "usage": usage}
-        return b"data: " + json.dumps(body, separators=(",", ":")).encode() + b"\n\n"
+        return b"data: " + json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode() + b"\n\n"
 
     delta = {"role": "assistant", "content": "", "refusal": None}
     parts = [event([{"index": 0, "delta": delta, "logprobs": None, "finish_reason": None}])]
-    parts += [
-        event([{"index": 0, "delta": {"content": w}, "logprobs": None, "finish_reason": None}])
-        for w in words
-    ]
+    parts += [event([{"index": 0, "delta": {"content": w}, "logprobs": None, "finish_reason": None}]) for w in words]
     parts.append(event([{"index": 0, "delta": {}, "logprobs": None, "finish_reason": "stop"}]))
     usage = {"prompt_tokens": 19, "completion_tokens": len(words), "total_tokens": 19 + len(words)}
     parts.append(event([], usage))
@@ -130,7 +127,7 @@ def anthropic_stream(text: list[str], tool_json: list[str]) -> bytes:
         payload = json.dumps({"type": name, **body}, ensure_ascii=False, separators=(",", ":"))
         return b"event: " + name.encode() + b"\ndata: " + payload.encode() + b"\n\n"
 
-    message = {
+    message: dict[str, Any] = {
         "id": "msg_01XFDUDYJgAACzvnptvVoYEL",
         "type": "message",
         "role": "assistant",

@@ -1,0 +1,60 @@
+"""End-to-end fixtures: a scripted fake upstream and real gateway processes pointed at it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.e2e.fake_upstream import ANTHROPIC_KEY, LOCAL_KEY, OPENAI_KEYS, FakeUpstream
+from tests.e2e.gateway_process import GatewayProcess, write_config
+
+ALIASES = '{"fast": "openai:gpt-4o-mini", "smart": "anthropic:claude-sonnet-4", "echo": "mock:mock-echo"}'
+
+
+@pytest.fixture(scope="session")
+def upstream() -> Iterator[FakeUpstream]:
+    server = FakeUpstream()
+    server.start()
+    yield server
+    server.stop()
+
+
+def gateway_env(upstream: FakeUpstream, **extra: str) -> dict[str, str]:
+    config = write_config(
+        f"""
+[providers.local]
+base_url = "{upstream.base}/v1"
+api_keys = ["{LOCAL_KEY}"]
+models = ["llama3:8b"]
+"""
+    )
+    env = {
+        "OPENAI_API_KEYS": ",".join(OPENAI_KEYS),
+        "OPENAI_BASE_URL": f"{upstream.base}/v1",
+        "ANTHROPIC_API_KEY": ANTHROPIC_KEY,
+        "ANTHROPIC_BASE_URL": upstream.base,
+        "MINI_LLM_MODEL_ALIASES": ALIASES,
+        "MINI_LLM_UPSTREAM_TIMEOUT": "1",
+        "MINI_LLM_LOG_REQUESTS": "1",
+        "MINI_LLM_CONFIG": config,
+    }
+    env.update(extra)
+    return env
+
+
+@pytest.fixture(scope="session")
+def gateway(upstream: FakeUpstream) -> Iterator[GatewayProcess]:
+    """The default gateway (compiled hot path unless the run disables extensions)."""
+    process = GatewayProcess(gateway_env(upstream)).start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="session", params=["default", "no-extensions"])
+def any_gateway(request: pytest.FixtureRequest, upstream: FakeUpstream) -> Iterator[GatewayProcess]:
+    """The streaming tests run against both hot paths."""
+    extra = {"MINI_LLM_NO_EXTENSIONS": "1"} if request.param == "no-extensions" else {}
+    process = GatewayProcess(gateway_env(upstream, **extra)).start()
+    yield process
+    process.stop()

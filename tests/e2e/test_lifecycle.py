@@ -1,0 +1,193 @@
+"""Start-up and shut-down: configuration errors, port retries, SIGTERM drain, the mock upstream server."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+
+import anthropic
+import openai
+import pytest
+
+from tests.e2e.fake_upstream import FakeUpstream
+from tests.e2e.gateway_process import GatewayProcess, run_cli, write_config
+from tests.e2e.http_client import request
+
+
+@pytest.mark.parametrize(
+    ("env", "setting"),
+    [
+        ({"MINI_LLM_PORT": "70000"}, "MINI_LLM_PORT"),
+        ({"MINI_LLM_PORT": "abc"}, "MINI_LLM_PORT"),
+        ({"MINI_LLM_MODEL_ALIASES": "{not json"}, "MINI_LLM_MODEL_ALIASES"),
+        ({"MINI_LLM_MODEL_ALIASES": '{"a": "nowhere:model"}'}, "MINI_LLM_MODEL_ALIASES"),
+        ({"MINI_LLM_MODEL_ALIASES": '{"a": "no-colon"}'}, "MINI_LLM_MODEL_ALIASES"),
+        ({"MINI_LLM_MODEL_ALIASES": '["list"]'}, "MINI_LLM_MODEL_ALIASES"),
+        ({"OPENAI_API_KEYS": "sk-a,,sk-b"}, "OPENAI_API_KEYS"),
+        ({"MINI_LLM_CONFIG": "/nonexistent/mini-llm.toml"}, "MINI_LLM_CONFIG"),
+        ({"MINI_LLM_MAX_BODY_BYTES": "-5"}, "MINI_LLM_MAX_BODY_BYTES"),
+        ({"MINI_LLM_UPSTREAM_TIMEOUT": "0"}, "MINI_LLM_UPSTREAM_TIMEOUT"),
+        ({"MINI_LLM_LOG_REQUESTS": "perhaps"}, "MINI_LLM_LOG_REQUESTS"),
+        ({"MINI_LLM_NO_EXTENSIONS": "maybe"}, "MINI_LLM_NO_EXTENSIONS"),
+        ({"OPENAI_BASE_URL": "api.openai.com"}, "OPENAI_BASE_URL"),
+    ],
+)
+def test_bad_configuration_stops_start_up(env: dict[str, str], setting: str) -> None:
+    result = run_cli("serve", env={"MINI_LLM_PORT": "0", **env})
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert setting in lines[0]
+    assert "Traceback" not in result.stderr
+    assert "sk-a" not in result.stderr
+
+
+def test_invalid_toml_config_file() -> None:
+    path = write_config("port = [unclosed")
+    result = run_cli("serve", "--config", path)
+    assert result.returncode == 2
+    assert "MINI_LLM_CONFIG" in result.stderr and "not valid TOML" in result.stderr
+
+
+def test_config_file_and_env_precedence(upstream: FakeUpstream) -> None:
+    path = write_config(
+        f"""
+port_retries = 3
+[aliases]
+filed = "openai:from-file"
+both = "openai:file-wins-not"
+[providers.openai]
+api_keys = ["sk-file-key-1"]
+base_url = "{upstream.base}/v1"
+"""
+    )
+    env = {"MINI_LLM_MODEL_ALIASES": '{"both": "openai:env-wins"}'}
+    process = GatewayProcess({**env, "MINI_LLM_CONFIG": path}).start()
+    try:
+        client = openai.OpenAI(base_url=process.url + "/v1", api_key="x", max_retries=0)
+        client.chat.completions.create(model="both", messages=[{"role": "user", "content": "x"}])
+        assert json.loads(upstream.last().body)["model"] == "env-wins"
+        assert upstream.last().headers["Authorization"] == "Bearer sk-file-key-1"
+        # The env's alias table replaces the file's whole table, so 'filed' is no alias any more.
+        client.chat.completions.create(model="filed", messages=[{"role": "user", "content": "x"}])
+        assert json.loads(upstream.last().body)["model"] == "filed"
+        assert "openai=1 key" in process.log and "sk-file-key-1" not in process.log
+    finally:
+        process.stop()
+
+
+def test_config_check_masks_keys() -> None:
+    result = run_cli("config", "check", env={"OPENAI_API_KEYS": "sk-one,sk-two"})
+    assert result.returncode == 0
+    assert "openai=2 keys" in result.stdout
+    assert "sk-one" not in result.stdout + result.stderr
+
+
+def test_port_retries_move_to_the_next_free_port() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        # GatewayProcess passes --port 0 first; the later flag wins in argparse.
+        process = GatewayProcess({"MINI_LLM_PORT_RETRIES": "5"}, ("--port", str(port))).start()
+        try:
+            bound = int(process.url.rsplit(":", 1)[1])
+            assert port < bound <= port + 5
+        finally:
+            process.stop()
+        failed = run_cli("serve", "--port", str(port), env={"MINI_LLM_PORT_RETRIES": "0"})
+        assert failed.returncode == 1
+        assert f"port {port}" in failed.stderr and "in use" in failed.stderr
+
+
+def test_serve_prints_the_running_line_on_stdout() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mini_llm.cli", "serve", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert re.fullmatch(r"mini-llm gateway running on http://127\.0\.0\.1:\d+\n", line)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 0
+        proc.stdout.close()  # type: ignore[union-attr]
+
+
+def test_sigterm_drains_in_flight_streams() -> None:
+    process = GatewayProcess({"MINI_LLM_MOCK_TOKEN_DELAY": "0.05", "MINI_LLM_DRAIN_DELAY": "0.6"}).start()
+    client = openai.OpenAI(base_url=process.url + "/v1", api_key="x", max_retries=0)
+    texts: list[str] = []
+
+    def consume() -> None:
+        stream = client.chat.completions.create(
+            model="mock", messages=[{"role": "user", "content": "x"}], stream=True, max_tokens=30
+        )
+        texts.append("".join(c.choices[0].delta.content or "" for c in stream if c.choices))
+
+    reader = threading.Thread(target=consume)
+    reader.start()
+    time.sleep(0.3)
+    assert request(process.url, "GET", "/ready").status == 200
+    process.signal(signal.SIGTERM)
+    time.sleep(0.2)
+    draining = request(process.url, "GET", "/ready")
+    assert draining.status == 503
+    assert draining.json() == {"status": "draining"}
+    assert request(process.url, "GET", "/health").status == 200
+    reader.join(20)
+    assert process.wait(20) == 0
+    assert len(texts) == 1
+    assert texts[0].startswith("Hello from the mini-llm mock provider.")
+    assert texts[0].count(" from") == 5  # all 30 tokens arrived
+
+
+@pytest.fixture(scope="module")
+def mock_upstream() -> Iterator[str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mini_llm.cli", "mock-upstream", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    match = re.search(r"running on (http://\S+)", line)
+    assert match, line
+    yield match.group(1)
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(20)
+    proc.stdout.close()
+
+
+def test_gateway_over_the_mock_upstream_server(mock_upstream: str) -> None:
+    env = {
+        "OPENAI_API_KEY": "sk-mock",
+        "OPENAI_BASE_URL": mock_upstream + "/v1",
+        "ANTHROPIC_API_KEY": "sk-mock",
+        "ANTHROPIC_BASE_URL": mock_upstream,
+    }
+    process = GatewayProcess(env).start()
+    try:
+        client = openai.OpenAI(base_url=process.url + "/v1", api_key="x", max_retries=0)
+        answer = client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "x"}])
+        assert answer.model == "gpt-4o" and answer.choices[0].message.content
+        stream = client.chat.completions.create(
+            model="gpt-4o", messages=[{"role": "user", "content": "x"}], stream=True, max_tokens=50
+        )
+        assert sum(1 for c in stream if c.choices and c.choices[0].delta.content) == 50
+        claude = anthropic.Anthropic(base_url=process.url, api_key="x", max_retries=0)
+        with claude.messages.stream(model="claude-x", max_tokens=3, messages=[{"role": "user", "content": "x"}]) as s:
+            assert "".join(s.text_stream) == "Hello from the"
+    finally:
+        process.stop()

@@ -1,0 +1,1 @@
+"""Tests of the hot-path twins (SSE splitter, body buffer)."""
