@@ -35,6 +35,7 @@ _DROPPED_REQUEST_HEADERS: Final = frozenset(
         b"openai-organization",
         b"openai-project",
         b"expect",
+        b"content-type",
     }
 )
 
@@ -60,6 +61,8 @@ def upstream_headers(target: Target, client: Mapping[bytes, bytes]) -> dict[str,
         for name, value in client.items()
         if name not in _DROPPED_REQUEST_HEADERS
     }
+    # The body was validated as a JSON object, whatever the client labelled it (curl -d says form).
+    headers["Content-Type"] = "application/json"
     headers["Accept-Encoding"] = "identity"
     key = target.key
     if target.provider.protocol == "anthropic":
@@ -69,6 +72,13 @@ def upstream_headers(target: Target, client: Mapping[bytes, bytes]) -> dict[str,
     elif key is not None:
         headers["Authorization"] = f"Bearer {key}"
     return headers
+
+
+def scrub_key(body: bytes, key: str | None) -> bytes:
+    """Blank the gateway's key out of an upstream error body that echoes it back."""
+    if key and key.encode() in body:
+        return body.replace(key.encode(), b"***")
+    return body
 
 
 def relayed_headers(raw: tuple[tuple[bytes, bytes], ...]) -> Headers:

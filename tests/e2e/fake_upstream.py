@@ -71,6 +71,10 @@ class FakeUpstream:
                 status=status,
                 headers={"retry-after": "7", "x-request-id": "req_fake_err"},
             )
+        if model == "echo-key":
+            key = request.headers.get("Authorization", "").removeprefix("Bearer ")
+            message = f"Incorrect API key provided: {key}"
+            return web.json_response({"error": {"message": message, "type": "invalid_request_error"}}, status=401)
         if model == "hang":
             await asyncio.sleep(30)
         if payload.get("stream"):

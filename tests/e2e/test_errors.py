@@ -149,6 +149,12 @@ def test_upstream_http_errors_pass_through(strict_gateway: GatewayProcess, statu
     assert response.headers["x-request-id"] == "req_fake_err"
 
 
+def test_upstream_error_echoing_the_key_is_scrubbed(strict_gateway: GatewayProcess) -> None:
+    response = request(strict_gateway.url, "POST", "/v1/chat/completions", b'{"model":"echo-key"}', JSON)
+    assert response.status == 401
+    assert response.json()["error"]["message"] == "Incorrect API key provided: ***"
+
+
 def test_rate_limit_reaches_the_sdk_as_rate_limit_error(strict_gateway: GatewayProcess) -> None:
     client = openai.OpenAI(base_url=strict_gateway.url + "/v1", api_key="k", max_retries=0)
     with pytest.raises(openai.RateLimitError) as caught:

@@ -12,7 +12,7 @@ from mini_llm.hotpath import BodyBuffer, BodyTooLarge
 from mini_llm.relay import StreamObserver, relay_stream, send_whole
 from mini_llm.rewrite import read_envelope, with_model
 from mini_llm.routing import Target
-from mini_llm.upstream import relayed_headers
+from mini_llm.upstream import relayed_headers, scrub_key
 
 JSON_HEADERS: Headers = [(b"content-type", b"application/json")]
 
@@ -81,6 +81,8 @@ async def _answer_from_upstream(
             await relay_stream(req.receive, req.send, headers, chunks, req.protocol, observer)
             return
         answer = await ctx.upstream.read(target, response)
+        if response.status >= 400:
+            answer = scrub_key(answer, target.key)
         req.started = True
         await send_whole(req.send, response.status, headers, answer)
     finally:

@@ -1,0 +1,46 @@
+# Two entry points for humans and CI: `make serve` and `make test`. Both set everything up first.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.mini-llm-installed
+SOURCES := pyproject.toml setup.py $(wildcard ext/*.pyx)
+
+.PHONY: setup serve test lint typecheck pytest pytest-pure bench annotate clean
+
+$(STAMP): $(SOURCES)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet "setuptools>=77" "Cython>=3.1"
+	$(BIN)/python -m pip install --quiet --no-build-isolation -e '.[test]'
+	touch $@
+
+setup: $(STAMP)
+
+serve: setup
+	$(BIN)/mini-llm serve
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: setup
+	$(BIN)/mypy
+
+# The whole suite on the compiled hot path (benchmarks run once each as checks),
+# then again on the pure-Python path (MINI_LLM_NO_EXTENSIONS=1), as aiohttp's CI matrix does.
+pytest: setup
+	$(BIN)/pytest tests benchmarks --benchmark-disable -p no:cacheprovider
+
+pytest-pure: setup
+	MINI_LLM_NO_EXTENSIONS=1 $(BIN)/pytest tests -p no:cacheprovider
+
+test: lint typecheck pytest pytest-pure
+
+bench: setup
+	$(BIN)/pytest benchmarks --benchmark-only --benchmark-columns=median,iqr,ops --benchmark-sort=name
+
+annotate: setup
+	MINI_LLM_CYTHON_ANNOTATE=1 $(BIN)/python setup.py build_ext --inplace
+
+clean:
+	rm -rf build $(VENV) src/*.egg-info src/mini_llm/*.so ext/*.c ext/*.html .pytest_cache .mypy_cache .ruff_cache

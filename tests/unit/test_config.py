@@ -1,0 +1,470 @@
+"""load_settings: defaults, env and TOML sources (env wins), validation errors that name the setting."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mini_llm._flags import FALSE_WORDS, TRUE_WORDS, FlagError, parse_flag
+from mini_llm.config import ConfigError, Settings, load_settings
+
+KEY_A = "sk-test-aaaaaaaaaaaaaaaa"
+KEY_B = "sk-test-bbbbbbbbbbbbbbbb"
+KEY_C = "sk-ant-cccccccccccccccc"
+
+
+def write_config(tmp_path: Path, text: str) -> str:
+    path = tmp_path / "mini-llm.toml"
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+def config_error(env: dict[str, str], config_path: str | None = None) -> ConfigError:
+    with pytest.raises(ConfigError) as info:
+        load_settings(env, config_path)
+    return info.value
+
+
+def assert_names(error: ConfigError, setting: str) -> None:
+    """The setting is both the attribute and the first thing the one-line message says."""
+    assert error.setting == setting
+    assert str(error).startswith(f"{setting}: ")
+
+
+class TestDefaults:
+    def test_empty_environment(self) -> None:
+        settings = load_settings({})
+        assert settings.host == "127.0.0.1"
+        assert settings.port == 3333
+        assert settings.port_retries == 10
+        assert settings.workers == 1
+        assert settings.max_body_bytes == 10 * 1024 * 1024
+        assert settings.upstream_timeout == 300.0
+        assert settings.log_requests is False
+        assert settings.no_extensions is False
+        assert settings.mock_token_delay == 0.0
+        assert settings.drain_timeout == 30.0
+        assert settings.drain_delay == 0.0
+        assert settings.aliases == {}
+        assert settings.config_file is None
+
+    def test_builtin_providers_without_keys(self) -> None:
+        providers = load_settings({}).providers
+        assert list(providers) == ["openai", "anthropic", "nebius", "deepinfra", "mock"]
+        assert {name: p.protocol for name, p in providers.items()} == {
+            "openai": "openai",
+            "anthropic": "anthropic",
+            "nebius": "openai",
+            "deepinfra": "openai",
+            "mock": "mock",
+        }
+        assert providers["openai"].base_url == "https://api.openai.com/v1"
+        assert providers["anthropic"].base_url == "https://api.anthropic.com"
+        assert all(p.keys == () for p in providers.values())
+        assert providers["openai"].key_required
+        assert not providers["mock"].key_required
+        assert providers["mock"].models == ("mock",)
+
+
+class TestEnvironment:
+    @pytest.mark.parametrize(
+        ("name", "raw", "attribute", "value"),
+        [
+            ("MINI_LLM_HOST", " 0.0.0.0 ", "host", "0.0.0.0"),
+            ("MINI_LLM_PORT", "8080", "port", 8080),
+            ("MINI_LLM_PORT", "0", "port", 0),
+            ("MINI_LLM_PORT_RETRIES", "0", "port_retries", 0),
+            ("MINI_LLM_WORKERS", "4", "workers", 4),
+            ("MINI_LLM_MAX_BODY_BYTES", "1024", "max_body_bytes", 1024),
+            ("MINI_LLM_UPSTREAM_TIMEOUT", "12.5", "upstream_timeout", 12.5),
+            ("MINI_LLM_LOG_REQUESTS", "yes", "log_requests", True),
+            ("MINI_LLM_LOG_REQUESTS", "0", "log_requests", False),
+            ("MINI_LLM_NO_EXTENSIONS", "1", "no_extensions", True),
+            ("MINI_LLM_NO_EXTENSIONS", "off", "no_extensions", False),
+            ("MINI_LLM_MOCK_TOKEN_DELAY", "0.01", "mock_token_delay", 0.01),
+            ("MINI_LLM_DRAIN_TIMEOUT", "5", "drain_timeout", 5.0),
+            ("MINI_LLM_DRAIN_DELAY", "1.5", "drain_delay", 1.5),
+        ],
+    )
+    def test_each_variable_is_parsed(self, name: str, raw: str, attribute: str, value: object) -> None:
+        assert getattr(load_settings({name: raw}), attribute) == value
+
+    @pytest.mark.parametrize(
+        ("name", "raw"),
+        [
+            ("MINI_LLM_HOST", "   "),
+            ("MINI_LLM_PORT", "http"),
+            ("MINI_LLM_PORT", "65536"),
+            ("MINI_LLM_PORT", "-1"),
+            ("MINI_LLM_PORT", "80.0"),
+            ("MINI_LLM_PORT_RETRIES", "1001"),
+            ("MINI_LLM_WORKERS", "0"),
+            ("MINI_LLM_MAX_BODY_BYTES", "0"),
+            ("MINI_LLM_UPSTREAM_TIMEOUT", "0"),
+            ("MINI_LLM_UPSTREAM_TIMEOUT", "-1"),
+            ("MINI_LLM_UPSTREAM_TIMEOUT", "soon"),
+            ("MINI_LLM_UPSTREAM_TIMEOUT", "nan"),
+            ("MINI_LLM_LOG_REQUESTS", "maybe"),
+            ("MINI_LLM_NO_EXTENSIONS", "2"),
+            ("MINI_LLM_MOCK_TOKEN_DELAY", "-0.5"),
+            ("MINI_LLM_DRAIN_TIMEOUT", "0"),
+            ("OPENAI_BASE_URL", "api.openai.com"),
+        ],
+    )
+    def test_bad_value_names_the_variable(self, name: str, raw: str) -> None:
+        error = config_error({name: raw})
+        assert_names(error, name)
+        if name != "MINI_LLM_HOST":
+            assert raw.strip() in str(error) or "boolean" in str(error)
+
+    @pytest.mark.parametrize("prefix", ["OPENAI", "ANTHROPIC", "NEBIUS", "DEEPINFRA"])
+    def test_base_url_override_drops_trailing_slash(self, prefix: str) -> None:
+        settings = load_settings({f"{prefix}_BASE_URL": "http://127.0.0.1:9000/v1/"})
+        assert settings.providers[prefix.lower()].base_url == "http://127.0.0.1:9000/v1"
+        assert settings.providers[prefix.lower()].url("/chat/completions") == "http://127.0.0.1:9000/v1/chat/completions"
+
+
+class TestKeys:
+    @pytest.mark.parametrize("prefix", ["OPENAI", "ANTHROPIC", "NEBIUS", "DEEPINFRA"])
+    def test_single_key(self, prefix: str) -> None:
+        provider = load_settings({f"{prefix}_API_KEY": KEY_A}).providers[prefix.lower()]
+        assert provider.keys == (KEY_A,)
+        assert provider.key_setting == f"{prefix}_API_KEY or {prefix}_API_KEYS"
+
+    def test_comma_list_is_split_and_stripped(self) -> None:
+        settings = load_settings({"OPENAI_API_KEYS": f" {KEY_A} , {KEY_B},{KEY_C} "})
+        assert settings.providers["openai"].keys == (KEY_A, KEY_B, KEY_C)
+
+    def test_keys_list_wins_over_single_key(self) -> None:
+        settings = load_settings({"OPENAI_API_KEYS": f"{KEY_A},{KEY_B}", "OPENAI_API_KEY": KEY_C})
+        assert settings.providers["openai"].keys == (KEY_A, KEY_B)
+
+    @pytest.mark.parametrize(
+        ("name", "raw", "problem"),
+        [
+            ("OPENAI_API_KEYS", f"{KEY_A},,{KEY_B}", "entry 2 of 3 is empty"),
+            ("OPENAI_API_KEYS", f"{KEY_A},", "entry 2 of 2 is empty"),
+            ("OPENAI_API_KEYS", f" ,{KEY_A}", "entry 1 of 2 is empty"),
+            ("OPENAI_API_KEYS", "", "entry 1 of 1 is empty"),
+            ("ANTHROPIC_API_KEY", "  ", "entry 1 of 1 is empty"),
+        ],
+    )
+    def test_empty_entry_is_rejected(self, name: str, raw: str, problem: str) -> None:
+        error = config_error({name: raw})
+        assert_names(error, name)
+        assert problem in str(error)
+        assert KEY_A not in str(error)
+        assert KEY_B not in str(error)
+
+    def test_file_keys(self, tmp_path: Path) -> None:
+        path = write_config(
+            tmp_path,
+            f'[providers.openai]\napi_keys = ["{KEY_A}", "{KEY_B}"]\n[providers.anthropic]\napi_key = "{KEY_C}"\n',
+        )
+        providers = load_settings({}, path).providers
+        assert providers["openai"].keys == (KEY_A, KEY_B)
+        assert providers["anthropic"].keys == (KEY_C,)
+
+    def test_file_key_list_with_empty_entry(self, tmp_path: Path) -> None:
+        path = write_config(tmp_path, f'[providers.openai]\napi_keys = ["{KEY_A}", ""]\n')
+        error = config_error({}, path)
+        assert "providers.openai" in error.setting
+        assert "api_keys" in error.setting
+        assert "entry 2 of 2 is empty" in str(error)
+
+
+class TestFile:
+    def test_values_from_file(self, tmp_path: Path) -> None:
+        path = write_config(
+            tmp_path,
+            "\n".join(
+                [
+                    'host = "0.0.0.0"',
+                    "port = 4000",
+                    "port_retries = 3",
+                    "workers = 2",
+                    "max_body_bytes = 2048",
+                    "upstream_timeout = 60",
+                    "log_requests = true",
+                    "mock_token_delay = 0.5",
+                    "drain_timeout = 9",
+                    "drain_delay = 2",
+                    "[aliases]",
+                    'fast = "openai:gpt-4o-mini"',
+                    "[providers.openai]",
+                    'base_url = "http://localhost:9999/v1"',
+                    "",
+                ]
+            ),
+        )
+        settings = load_settings({}, path)
+        assert settings.config_file == path
+        assert (settings.host, settings.port, settings.port_retries, settings.workers) == ("0.0.0.0", 4000, 3, 2)
+        assert settings.max_body_bytes == 2048
+        assert settings.upstream_timeout == 60.0
+        assert settings.log_requests is True
+        assert settings.mock_token_delay == 0.5
+        assert (settings.drain_timeout, settings.drain_delay) == (9.0, 2.0)
+        assert settings.aliases == {"fast": ("openai", "gpt-4o-mini")}
+        assert settings.providers["openai"].base_url == "http://localhost:9999/v1"
+
+    def test_config_variable_wins_over_argument(self, tmp_path: Path) -> None:
+        from_arg = write_config(tmp_path, "port = 1111\n")
+        from_env = tmp_path / "env.toml"
+        from_env.write_text("port = 2222\n", encoding="utf-8")
+        settings = load_settings({"MINI_LLM_CONFIG": str(from_env)}, from_arg)
+        assert settings.port == 2222
+        assert settings.config_file == str(from_env)
+
+    @pytest.mark.parametrize(
+        ("file_line", "env_name", "env_value", "attribute", "file_value", "env_result"),
+        [
+            ('host = "10.0.0.1"', "MINI_LLM_HOST", "10.0.0.2", "host", "10.0.0.1", "10.0.0.2"),
+            ("port = 4000", "MINI_LLM_PORT", "5000", "port", 4000, 5000),
+            ("port_retries = 3", "MINI_LLM_PORT_RETRIES", "4", "port_retries", 3, 4),
+            ("workers = 2", "MINI_LLM_WORKERS", "3", "workers", 2, 3),
+            ("max_body_bytes = 100", "MINI_LLM_MAX_BODY_BYTES", "200", "max_body_bytes", 100, 200),
+            ("upstream_timeout = 10", "MINI_LLM_UPSTREAM_TIMEOUT", "20", "upstream_timeout", 10.0, 20.0),
+            ("log_requests = true", "MINI_LLM_LOG_REQUESTS", "false", "log_requests", True, False),
+            ("drain_timeout = 7", "MINI_LLM_DRAIN_TIMEOUT", "8", "drain_timeout", 7.0, 8.0),
+        ],
+    )
+    def test_env_wins_per_setting(
+        self,
+        tmp_path: Path,
+        file_line: str,
+        env_name: str,
+        env_value: str,
+        attribute: str,
+        file_value: object,
+        env_result: object,
+    ) -> None:
+        # A second setting in the file proves the env override is per setting, not per source.
+        path = write_config(tmp_path, f"{file_line}\nmock_token_delay = 0.25\n")
+        assert getattr(load_settings({}, path), attribute) == file_value
+        settings = load_settings({env_name: env_value}, path)
+        assert getattr(settings, attribute) == env_result
+        assert settings.mock_token_delay == 0.25
+
+    def test_env_keys_win_over_file_keys(self, tmp_path: Path) -> None:
+        path = write_config(tmp_path, f'[providers.openai]\napi_key = "{KEY_A}"\nbase_url = "http://file/v1"\n')
+        settings = load_settings({"OPENAI_API_KEY": KEY_B}, path)
+        assert settings.providers["openai"].keys == (KEY_B,)
+        assert settings.providers["openai"].base_url == "http://file/v1"
+
+    def test_env_aliases_replace_file_aliases(self, tmp_path: Path) -> None:
+        path = write_config(tmp_path, '[aliases]\nfast = "openai:gpt-4o-mini"\n')
+        settings = load_settings({"MINI_LLM_MODEL_ALIASES": '{"smart": "anthropic:claude-sonnet-4-5"}'}, path)
+        assert settings.aliases == {"smart": ("anthropic", "claude-sonnet-4-5")}
+
+    def test_bad_file_value_names_file_and_key(self, tmp_path: Path) -> None:
+        path = write_config(tmp_path, "workers = 0\n")
+        assert_names(config_error({}, path), f"config file {path}: workers")
+
+    @pytest.mark.parametrize("line", ["port = true", "port = 80.5", 'log_requests = "sometimes"', 'host = ""'])
+    def test_bad_file_values(self, tmp_path: Path, line: str) -> None:
+        path = write_config(tmp_path, line + "\n")
+        key = line.split(" ", 1)[0]
+        assert_names(config_error({}, path), f"config file {path}: {key}")
+
+    def test_invalid_toml(self, tmp_path: Path) -> None:
+        path = write_config(tmp_path, "port = = 3\n")
+        error = config_error({}, path)
+        assert_names(error, "MINI_LLM_CONFIG")
+        assert "not valid TOML" in str(error)
+        assert path in str(error)
+
+    def test_missing_file(self, tmp_path: Path) -> None:
+        path = str(tmp_path / "absent.toml")
+        error = config_error({"MINI_LLM_CONFIG": path})
+        assert_names(error, "MINI_LLM_CONFIG")
+        assert path in str(error)
+        assert "cannot read" in str(error)
+
+
+class TestAliases:
+    def test_env_json(self) -> None:
+        raw = '{"fast": "openai:gpt-4o-mini", "tuned": "openai:ft:gpt-4o-mini:acme::abc", "m": "mock:mock"}'
+        assert load_settings({"MINI_LLM_MODEL_ALIASES": raw}).aliases == {
+            "fast": ("openai", "gpt-4o-mini"),
+            "tuned": ("openai", "ft:gpt-4o-mini:acme::abc"),
+            "m": ("mock", "mock"),
+        }
+
+    def test_empty_variable_means_no_aliases(self) -> None:
+        assert load_settings({"MINI_LLM_MODEL_ALIASES": ""}).aliases == {}
+
+    @pytest.mark.parametrize(
+        ("raw", "problem"),
+        [
+            ('{"fast": ', "is not valid JSON"),
+            ("not json", "is not valid JSON"),
+            ('["openai:gpt-4o"]', "must be a JSON object"),
+            ('"openai:gpt-4o"', "must be a JSON object"),
+            ('{"fast": "gpt-4o-mini"}', "alias 'fast' must map to 'provider:model'"),
+            ('{"fast": "openai:"}', "alias 'fast' must map to 'provider:model'"),
+            ('{"fast": 3}', "alias 'fast' must map to 'provider:model'"),
+            ('{"": "openai:gpt-4o"}', "must map to 'provider:model'"),
+            ('{"fast": "azure:gpt-4o"}', "alias 'fast' names unknown provider 'azure'"),
+        ],
+    )
+    def test_bad_env_aliases(self, raw: str, problem: str) -> None:
+        error = config_error({"MINI_LLM_MODEL_ALIASES": raw})
+        assert_names(error, "MINI_LLM_MODEL_ALIASES")
+        assert problem in str(error)
+
+    def test_unknown_provider_lists_known_ones(self) -> None:
+        error = config_error({"MINI_LLM_MODEL_ALIASES": '{"fast": "azure:gpt-4o"}'})
+        assert "known: anthropic, deepinfra, mock, nebius, openai" in str(error)
+
+    def test_alias_to_custom_provider(self, tmp_path: Path) -> None:
+        path = write_config(tmp_path, '[providers.local]\nbase_url = "http://localhost:11434/v1"\n')
+        settings = load_settings({"MINI_LLM_MODEL_ALIASES": '{"llama": "local:llama3:8b"}'}, path)
+        assert settings.aliases == {"llama": ("local", "llama3:8b")}
+
+    def test_bad_file_aliases(self, tmp_path: Path) -> None:
+        path = write_config(tmp_path, '[aliases]\nfast = "nowhere"\n')
+        assert_names(config_error({}, path), f"config file {path}: aliases")
+
+    def test_file_aliases_must_be_a_table(self, tmp_path: Path) -> None:
+        path = write_config(tmp_path, 'aliases = "fast=openai:gpt-4o"\n')
+        assert_names(config_error({}, path), f"config file {path}: aliases")
+
+
+class TestCustomProviders:
+    def test_from_file(self, tmp_path: Path) -> None:
+        path = write_config(
+            tmp_path,
+            "\n".join(
+                [
+                    "[providers.local]",
+                    'base_url = "http://localhost:11434/v1/"',
+                    'models = ["llama3:8b", "qwen2.5"]',
+                    "[providers.corp-claude]",
+                    'base_url = "https://claude.corp.example"',
+                    'protocol = "anthropic"',
+                    f'api_keys = ["{KEY_A}", "{KEY_B}"]',
+                    "",
+                ]
+            ),
+        )
+        providers = load_settings({}, path).providers
+        local = providers["local"]
+        assert (local.protocol, local.base_url, local.keys) == ("openai", "http://localhost:11434/v1", ())
+        assert local.models == ("llama3:8b", "qwen2.5")
+        assert not local.key_required
+        corp = providers["corp-claude"]
+        assert (corp.protocol, corp.keys, corp.models) == ("anthropic", (KEY_A, KEY_B), ())
+        assert not corp.key_required
+        assert corp.key_setting == f"config file {path}: providers.corp-claude.api_keys"
+        assert list(providers)[-1] == "mock"
+
+    @pytest.mark.parametrize(
+        ("table", "suffix", "problem"),
+        [
+            ('[providers.local]\nmodels = ["a"]\n', "providers.local", "needs a base_url"),
+            ('providers = { local = "http://x" }\n', "providers.local", "needs a base_url"),
+            (
+                '[providers.local]\nbase_url = "http://x"\nprotocol = "grpc"\n',
+                "providers.local.protocol",
+                "'grpc' is not 'openai' or 'anthropic'",
+            ),
+            ('[providers.local]\nbase_url = "localhost:8000"\n', "providers.local.base_url", "is not an http(s) URL"),
+            ('[providers.local]\nbase_url = "http://x y"\n', "providers.local.base_url", "is not an http(s) URL"),
+            ('[providers.local]\nbase_url = "http://x"\nmodels = "llama3"\n', "providers.local.models", "list of str"),
+            ('[providers.local]\nbase_url = "http://x"\napi_keys = ["a", ""]\n', "providers.local.api_keys", "empty"),
+            ('[providers.mock]\nbase_url = "http://x"\n', "providers.mock", "not 'mock'"),
+            ('[providers."a.b"]\nbase_url = "http://x"\n', "providers.a.b", "letters, digits"),
+        ],
+    )
+    def test_bad_custom_provider(self, tmp_path: Path, table: str, suffix: str, problem: str) -> None:
+        path = write_config(tmp_path, table)
+        error = config_error({}, path)
+        assert_names(error, f"config file {path}: {suffix}")
+        assert problem in str(error)
+
+    def test_builtin_provider_bad_base_url_in_file(self, tmp_path: Path) -> None:
+        path = write_config(tmp_path, '[providers.openai]\nbase_url = "ftp://x"\n')
+        error = config_error({}, path)
+        assert "providers.openai" in error.setting
+        assert "base_url" in error.setting
+
+    def test_builtin_provider_models_from_file(self, tmp_path: Path) -> None:
+        path = write_config(tmp_path, '[providers.openai]\nmodels = ["gpt-4o", "gpt-4o-mini"]\n')
+        assert load_settings({}, path).providers["openai"].models == ("gpt-4o", "gpt-4o-mini")
+
+    @pytest.mark.parametrize("models", ['"gpt-4o"', "[1, 2]"])
+    def test_builtin_provider_models_must_be_strings(self, tmp_path: Path, models: str) -> None:
+        # Custom providers check this; a built-in one must too, or "gpt-4o" becomes six one-letter models.
+        path = write_config(tmp_path, f"[providers.openai]\nmodels = {models}\n")
+        error = config_error({}, path)
+        assert "providers.openai" in error.setting
+        assert "models" in error.setting
+
+    def test_builtin_provider_entry_must_be_a_table(self, tmp_path: Path) -> None:
+        path = write_config(tmp_path, 'providers = { openai = "sk-oops" }\n')
+        error = config_error({}, path)
+        assert "providers.openai" in error.setting
+        assert "sk-oops" not in str(error)
+
+    def test_providers_must_be_a_table(self, tmp_path: Path) -> None:
+        path = write_config(tmp_path, 'providers = ["openai"]\n')
+        assert_names(config_error({}, path), f"config file {path}: providers")
+
+
+class TestNoKeyIsPrinted:
+    def settings(self) -> Settings:
+        return load_settings({"OPENAI_API_KEYS": f"{KEY_A},{KEY_B}", "ANTHROPIC_API_KEY": KEY_C})
+
+    def test_summary_counts_keys(self) -> None:
+        summary = self.settings().summary()
+        assert "openai=2 keys" in summary
+        assert "anthropic=1 key," in summary
+        assert "nebius=0 keys" in summary
+        assert "deepinfra=0 keys" in summary
+        assert "mock=built-in" in summary
+        assert "workers: 1" in summary
+        assert "max body: 10485760 bytes" in summary
+        assert "upstream timeout: 300s" in summary
+        for key in (KEY_A, KEY_B, KEY_C):
+            assert key not in summary
+
+    def test_summary_counts_aliases(self) -> None:
+        summary = load_settings({"MINI_LLM_MODEL_ALIASES": '{"a": "openai:x", "b": "mock:mock"}'}).summary()
+        assert "aliases: 2" in summary
+
+    def test_provider_repr(self) -> None:
+        settings = self.settings()
+        text = repr(settings.providers["openai"])
+        assert text == "Provider(name='openai', protocol='openai', keys=2)"
+        assert repr(settings.providers["anthropic"]) == "Provider(name='anthropic', protocol='anthropic', keys=1)"
+
+    def test_settings_repr(self) -> None:
+        text = repr(self.settings())
+        assert "keys=2" in text
+        for key in (KEY_A, KEY_B, KEY_C):
+            assert key not in text
+
+
+class TestParseFlag:
+    @pytest.mark.parametrize("word", sorted(TRUE_WORDS | {"TRUE", " Yes ", "On", "1\n"}))
+    def test_true_words(self, word: str) -> None:
+        assert parse_flag("MINI_LLM_X", word) is True
+
+    @pytest.mark.parametrize("word", sorted(FALSE_WORDS | {"FALSE", " no ", "Off", "  "}))
+    def test_false_words(self, word: str) -> None:
+        assert parse_flag("MINI_LLM_X", word) is False
+
+    def test_unset_is_false(self) -> None:
+        assert parse_flag("MINI_LLM_X", None) is False
+
+    @pytest.mark.parametrize("word", ["2", "-1", "y", "n", "enabled", "disable", "truee", "0.0", "1 0", "t"])
+    def test_other_words_raise_naming_the_setting(self, word: str) -> None:
+        with pytest.raises(FlagError) as info:
+            parse_flag("MINI_LLM_X", word)
+        assert str(info.value).startswith(f"MINI_LLM_X={word!r} is not a boolean")
+
+    def test_word_sets(self) -> None:
+        assert {"1", "true", "yes", "on"} == TRUE_WORDS
+        assert {"", "0", "false", "no", "off"} == FALSE_WORDS
