@@ -1,0 +1,49 @@
+"""The build: a pure wheel on request, and a loud one-line failure without a C compiler."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _copy_tree(target: Path) -> Path:
+    """Build from a copy, so the developer's in-place extension modules stay untouched."""
+    tree = target / "src-tree"
+    shutil.copytree(
+        ROOT,
+        tree,
+        ignore=shutil.ignore_patterns(".venv", ".git", "build", "*.so", "*.c", "__pycache__", ".*_cache", "*.egg-info"),
+    )
+    return tree
+
+
+def _wheel(tree: Path, out: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", str(out), str(tree)],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_no_extensions_builds_a_pure_wheel(tmp_path: Path) -> None:
+    result = _wheel(_copy_tree(tmp_path), tmp_path / "dist", MINI_LLM_NO_EXTENSIONS="1")
+    assert result.returncode == 0, result.stderr
+    wheels = [p.name for p in (tmp_path / "dist").iterdir()]
+    assert len(wheels) == 1 and wheels[0].endswith("-py3-none-any.whl"), wheels
+
+
+def test_missing_compiler_fails_loudly(tmp_path: Path) -> None:
+    result = _wheel(_copy_tree(tmp_path), tmp_path / "dist", CC="/bin/false", MINI_LLM_NO_EXTENSIONS="0")
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "building the Cython hot path failed" in output or "compiling mini_llm." in output
+    assert "install a C compiler" in output and "MINI_LLM_NO_EXTENSIONS=1" in output
+    assert not (tmp_path / "dist").exists() or not any((tmp_path / "dist").iterdir())
