@@ -18,11 +18,21 @@ from typing import IO
 BANNER = re.compile(r"mini-llm gateway running on (http://[0-9.]+:[0-9]+)$")
 
 
+def _clean_env() -> dict[str, str]:
+    """The test run's environment without gateway settings, except the hot-path switch: a pure
+    run (MINI_LLM_NO_EXTENSIONS=1) runs pure gateways."""
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if k == "MINI_LLM_NO_EXTENSIONS" or not k.startswith(("MINI_LLM_", "OPENAI_", "ANTHROPIC_"))
+    }
+
+
 class GatewayProcess:
     """A gateway child process; `log` holds everything it wrote to stdout and stderr."""
 
     def __init__(self, env: Mapping[str, str], args: tuple[str, ...] = ()) -> None:
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("MINI_LLM_", "OPENAI_", "ANTHROPIC_"))}
+        self.env = _clean_env()
         self.env.update(env)
         self.args = args
         self.url = ""
@@ -115,7 +125,7 @@ def run_cli(
     *args: str, env: Mapping[str, str] | None = None, timeout: float = 20.0
 ) -> subprocess.CompletedProcess[str]:
     """Run `mini-llm ARGS` to completion (for commands that exit, or must fail at start-up)."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("MINI_LLM_", "OPENAI_", "ANTHROPIC_"))}
+    clean = _clean_env()
     clean.update(env or {})
     return subprocess.run(
         [sys.executable, "-m", "mini_llm.cli", *args],
