@@ -64,16 +64,16 @@ class Settings:
 class _Source:
     """Looks a setting up in the env first, then in the config file, and names it in errors."""
 
-    def __init__(self, env: Mapping[str, str], file: Mapping[str, Any], file_name: str | None) -> None:
+    def __init__(self, env: Mapping[str, str], file: Mapping[str, Any], prefix: str) -> None:
         self.env = env
         self.file = file
-        self.file_name = file_name
+        self.prefix = prefix  # names a file key in errors: "config file X: " or "config file X: providers.openai."
 
     def get(self, env_name: str, file_key: str, parse: Callable[[str, Any], T], default: T) -> T:
         if env_name in self.env:
             return parse(env_name, self.env[env_name])
         if file_key in self.file:
-            return parse(f"{self.file_name}: {file_key}", self.file[file_key])
+            return parse(self.prefix + file_key, self.file[file_key])
         return default
 
 
@@ -139,6 +139,12 @@ def _key_list(setting: str, raw: Any) -> tuple[str, ...]:
     return keys
 
 
+def _models(setting: str, raw: Any) -> tuple[str, ...]:
+    if not isinstance(raw, list) or not all(isinstance(m, str) and m for m in raw):
+        raise ConfigError(setting, "must be a list of strings (model names)")
+    return tuple(raw)
+
+
 def _read_file(path: str) -> dict[str, Any]:
     try:
         with open(path, "rb") as fh:
@@ -152,7 +158,7 @@ def _read_file(path: str) -> dict[str, Any]:
 def _table(source: _Source, key: str) -> Mapping[str, Any]:
     value = source.file.get(key, {})
     if not isinstance(value, dict):
-        raise ConfigError(f"{source.file_name}: {key}", "must be a table")
+        raise ConfigError(source.prefix + key, "must be a table")
     return value
 
 
@@ -162,7 +168,9 @@ def _providers(source: _Source) -> dict[str, Provider]:
     for builtin in BUILTIN_PROVIDERS:
         prefix = builtin.name.upper()
         entry = declared.get(builtin.name, {})
-        sub = _Source(source.env, entry, f"{source.file_name}: providers.{builtin.name}")
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{source.prefix}providers.{builtin.name}", "must be a table")
+        sub = _Source(source.env, entry, f"{source.prefix}providers.{builtin.name}.")
         none: tuple[str, ...] = ()
         keys = sub.get(f"{prefix}_API_KEYS", "api_keys", _key_list, none)
         if not keys:
@@ -173,12 +181,12 @@ def _providers(source: _Source) -> dict[str, Provider]:
             base_url=sub.get(f"{prefix}_BASE_URL", "base_url", _url, builtin.base_url),
             keys=keys,
             key_setting=f"{prefix}_API_KEY or {prefix}_API_KEYS",
-            models=tuple(entry.get("models", ())),
+            models=_models(sub.prefix + "models", entry.get("models", [])),
         )
     for name, entry in declared.items():
         if name in providers:
             continue
-        setting = f"{source.file_name}: providers.{name}"
+        setting = f"{source.prefix}providers.{name}"
         if name == MOCK or not name.replace("-", "").replace("_", "").isalnum():
             raise ConfigError(setting, "provider names are letters, digits, - and _, and not 'mock'")
         if not isinstance(entry, dict) or "base_url" not in entry:
@@ -186,9 +194,6 @@ def _providers(source: _Source) -> dict[str, Provider]:
         protocol = entry.get("protocol", "openai")
         if protocol not in ("openai", "anthropic"):
             raise ConfigError(f"{setting}.protocol", f"{protocol!r} is not 'openai' or 'anthropic'")
-        models = entry.get("models", [])
-        if not isinstance(models, list) or not all(isinstance(m, str) for m in models):
-            raise ConfigError(f"{setting}.models", "must be a list of strings")
         providers[name] = Provider(
             name=name,
             protocol=protocol,
@@ -196,7 +201,7 @@ def _providers(source: _Source) -> dict[str, Provider]:
             keys=_key_list(f"{setting}.api_keys", entry.get("api_keys", [])),
             key_setting=f"{setting}.api_keys",
             key_required=False,
-            models=tuple(models),
+            models=_models(f"{setting}.models", entry.get("models", [])),
         )
     providers[MOCK] = Provider(MOCK, "mock", "builtin:mock", (), "", key_required=False, models=(MOCK,))
     return providers
@@ -211,7 +216,7 @@ def _aliases(source: _Source, providers: Mapping[str, Provider]) -> dict[str, tu
         except msgspec.DecodeError as exc:
             raise ConfigError(setting, f"is not valid JSON ({exc})") from exc
     else:
-        setting = f"{source.file_name}: aliases"
+        setting = f"{source.prefix}aliases"
         raw = _table(source, "aliases")
     if not isinstance(raw, dict):
         raise ConfigError(setting, 'must be a JSON object {"alias": "provider:model"}')
@@ -231,7 +236,7 @@ def load_settings(env: Mapping[str, str], config_path: str | None = None) -> Set
     """Parse everything up front, so a bad setting stops start-up rather than a request."""
     path = env.get("MINI_LLM_CONFIG") or config_path
     file = _read_file(path) if path else {}
-    source = _Source(env, file, f"config file {path}")
+    source = _Source(env, file, f"config file {path}: ")
     providers = _providers(source)
     return Settings(
         host=source.get("MINI_LLM_HOST", "host", _host, "127.0.0.1"),

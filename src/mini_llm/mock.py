@@ -215,7 +215,7 @@ def request_model(body: bytes | memoryview) -> str:
     """The model a raw request names (the mock upstream answers with the model it was asked for)."""
     try:
         model = _OBJECT.decode(body).get("model")
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, UnicodeDecodeError):
         return MOCK_MODEL
     return model if isinstance(model, str) else MOCK_MODEL
 
@@ -224,7 +224,7 @@ def respond(path: str, body: bytes | memoryview, model: str, delay: float) -> Mo
     """Answer `path` (relative to the provider base: `/chat/completions`, `/v1/messages`, ...)."""
     try:
         request = _OBJECT.decode(body)
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise GatewayError(400, f"request body is not a JSON object: {exc}") from exc
     if path == "/chat/completions":
         return _chat(request, model, delay)

@@ -31,7 +31,7 @@ def read_envelope(body: bytes | memoryview, *, model_required: bool = True) -> E
         fields = _TOP_LEVEL.decode(body)
     except msgspec.ValidationError as exc:
         raise GatewayError(400, "request body must be a JSON object") from exc
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise GatewayError(400, f"request body is not valid JSON: {exc}") from exc
     raw_model = fields.get("model")
     if raw_model is None:
@@ -43,6 +43,8 @@ def read_envelope(body: bytes | memoryview, *, model_required: bool = True) -> E
             model = _STRING.decode(raw_model)
         except msgspec.ValidationError as exc:
             raise GatewayError(400, "'model' must be a string", param="model") from exc
+        except UnicodeDecodeError as exc:
+            raise GatewayError(400, "request body is not valid JSON: 'model' is not UTF-8", param="model") from exc
         if not model:
             raise GatewayError(400, "'model' must not be empty", param="model")
     raw_stream = fields.get("stream")

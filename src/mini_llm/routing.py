@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from mini_llm.errors import GatewayError
 from mini_llm.providers import MOCK, Provider, WireProtocol
@@ -15,7 +15,7 @@ class Target:
 
     provider: Provider
     model: str
-    key: str | None
+    key: str | None = field(repr=False)  # never in a repr, log or traceback
 
 
 class Router:

@@ -49,6 +49,8 @@ def strict_gateway(upstream: FakeUpstream) -> Iterator[GatewayProcess]:
         (b'{"model": 42, "messages": []}', "'model' must be a string"),
         (b'{"model": "", "messages": []}', "must not be empty"),
         (b'{"model": "gpt-4o", "stream": "yes"}', "'stream' must be a boolean"),
+        (b'{"model": "gpt\xff"}', "not valid JSON"),
+        (b'{"\xff": 1, "model": "gpt-4o"}', "not valid JSON"),
     ],
 )
 def test_bad_openai_bodies(strict_gateway: GatewayProcess, body: bytes, fragment: str) -> None:

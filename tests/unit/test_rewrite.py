@@ -1,0 +1,249 @@
+"""read_envelope and with_model: top-level-only decoding, 400s for bad bodies, byte-exact re-emission."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import msgspec
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mini_llm.errors import GatewayError
+from mini_llm.rewrite import Envelope, read_envelope, with_model
+
+_RAW_TOP_LEVEL = msgspec.json.Decoder(dict[str, msgspec.Raw])
+
+
+def rewrite(body: bytes, model: str) -> bytes:
+    return with_model(read_envelope(body), model)
+
+
+def top_level_raw(body: bytes) -> dict[str, bytes]:
+    return {key: bytes(raw) for key, raw in _RAW_TOP_LEVEL.decode(body).items()}
+
+
+def rejected(body: bytes | memoryview, *, model_required: bool = True) -> GatewayError:
+    with pytest.raises(GatewayError) as info:
+        read_envelope(body, model_required=model_required)
+    assert info.value.status == 400
+    return info.value
+
+
+class TestReadEnvelope:
+    def test_bytes(self) -> None:
+        envelope = read_envelope(b'{"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}')
+        assert isinstance(envelope, Envelope)
+        assert (envelope.model, envelope.stream) == ("gpt-4o", False)
+        assert list(envelope.fields) == ["model", "messages"]
+        assert bytes(envelope.fields["messages"]) == b'[{"role": "user", "content": "hi"}]'
+
+    def test_memoryview(self) -> None:
+        buffer = bytearray(b'xx{"stream": true, "model": "claude-sonnet-4-5"}yy')
+        envelope = read_envelope(memoryview(buffer)[2:-2])
+        assert (envelope.model, envelope.stream) == ("claude-sonnet-4-5", True)
+
+    def test_model_is_unescaped(self) -> None:
+        assert read_envelope(b'{"model": "caf\\u00e9 \\"x\\""}').model == 'café "x"'
+
+    @pytest.mark.parametrize(
+        ("raw", "stream"),
+        [("true", True), ("false", False), ("null", False), (None, False), (" true ", True)],
+    )
+    def test_stream(self, raw: str | None, stream: bool) -> None:
+        body = '{"model": "m"' + (f', "stream":{raw}' if raw is not None else "") + "}"
+        assert read_envelope(body.encode()).stream is stream
+
+    @pytest.mark.parametrize(
+        ("body", "message", "param"),
+        [
+            (b"", "request body is empty", None),
+            (b"{", "request body is not valid JSON", None),
+            (b"{'model': 'gpt-4o'}", "request body is not valid JSON", None),
+            (b'{"model": "gpt-4o"} trailing', "request body is not valid JSON", None),
+            (b'{"model": "gpt-4o",}', "request body is not valid JSON", None),
+            (b"[]", "request body must be a JSON object", None),
+            (b'"gpt-4o"', "request body must be a JSON object", None),
+            (b"null", "request body must be a JSON object", None),
+            (b"42", "request body must be a JSON object", None),
+            (b"{}", "missing required field 'model'", "model"),
+            (b'{"messages": [{"model": "decoy"}]}', "missing required field 'model'", "model"),
+            (b'{"model": 4}', "'model' must be a string", "model"),
+            (b'{"model": null}', "'model' must be a string", "model"),
+            (b'{"model": ["gpt-4o"]}', "'model' must be a string", "model"),
+            (b'{"model": {"id": "gpt-4o"}}', "'model' must be a string", "model"),
+            (b'{"model": ""}', "'model' must not be empty", "model"),
+            (b'{"model": "m", "stream": "true"}', "'stream' must be a boolean", "stream"),
+            (b'{"model": "m", "stream": 1}', "'stream' must be a boolean", "stream"),
+            (b'{"model": "m", "stream": {}}', "'stream' must be a boolean", "stream"),
+        ],
+    )
+    def test_bad_body_is_400(self, body: bytes, message: str, param: str | None) -> None:
+        error = rejected(body)
+        assert error.message.startswith(message)
+        assert error.param == param
+
+    def test_empty_memoryview(self) -> None:
+        assert rejected(memoryview(b"")).message.startswith("request body is empty")
+
+    def test_decode_error_keeps_msgspec_detail(self) -> None:
+        assert "byte" in rejected(b'{"model": "m" x}').message
+
+    @pytest.mark.parametrize(
+        "body",
+        [b'{"model": "\xff"}', b'{"model": "gpt-4o\xc3"}', b'{"\xff": 1, "model": "gpt-4o"}'],
+        ids=["model-invalid-start-byte", "model-truncated-sequence", "key-invalid-start-byte"],
+    )
+    def test_invalid_utf8_in_top_level_strings_is_400(self, body: bytes) -> None:
+        # JSON text is UTF-8 (RFC 8259 §8.1); bad bytes are the client's fault, not a 500.
+        assert rejected(body).message.startswith("request body is not valid JSON")
+
+    def test_model_not_required(self) -> None:
+        envelope = read_envelope(b'{"input": "text"}', model_required=False)
+        assert (envelope.model, envelope.stream) == ("", False)
+        assert read_envelope(b'{"model": "m"}', model_required=False).model == "m"
+
+    @pytest.mark.parametrize(
+        ("body", "message"),
+        [(b"", "request body is empty"), (b"[]", "must be a JSON object"), (b'{"model": 1}', "must be a string")],
+    )
+    def test_model_not_required_still_validates(self, body: bytes, message: str) -> None:
+        assert message in rejected(body, model_required=False).message
+
+    def test_model_not_required_but_empty(self) -> None:
+        assert rejected(b'{"model": ""}', model_required=False).param == "model"
+
+
+class TestWithModel:
+    def test_only_model_changes(self) -> None:
+        body = b'{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}],"stream":true}'
+        assert rewrite(body, "gpt-4o-mini") == body.replace(b'"gpt-4o"', b'"gpt-4o-mini"')
+
+    def test_key_order_is_kept(self) -> None:
+        body = b'{"temperature":0.2,"messages":[],"model":"fast","max_tokens":5,"stream":false,"zzz":null}'
+        out = rewrite(body, "gpt-4o-mini")
+        assert list(json.loads(out)) == ["temperature", "messages", "model", "max_tokens", "stream", "zzz"]
+        assert out == body.replace(b'"fast"', b'"gpt-4o-mini"')
+
+    def test_nested_model_keys_are_untouched(self) -> None:
+        messages = b'[{"role":"user","content":"x","model":"decoy-1"},{"role":"tool","model":{"model":"decoy-2"}}]'
+        metadata = b'{"model":"decoy-3","tags":["model"]}'
+        body = b'{"metadata":' + metadata + b',"model":"fast","messages":' + messages + b"}"
+        out = rewrite(body, "claude-sonnet-4-5")
+        raw = top_level_raw(out)
+        assert raw["messages"] == messages
+        assert raw["metadata"] == metadata
+        assert raw["model"] == b'"claude-sonnet-4-5"'
+        assert out.count(b"decoy") == 3
+
+    def test_escapes_and_whitespace_are_byte_identical(self) -> None:
+        messages = (
+            b'[ {\n  "role" : "user",\n  "content" : "caf\\u00e9 \\ud83d\\ude00 \\"quoted\\" \\/ \\n tab\\t"\n} ]'
+        )
+        number = b"1.50E+2"
+        body = b'{\n  "model" :  "fast",\n  "messages" : ' + messages + b',\n  "n": ' + number + b"\n}\n"
+        out = rewrite(body, "gpt-4o")
+        assert messages in out
+        assert number in out
+        raw = top_level_raw(out)
+        assert raw["messages"] == messages
+        assert raw["n"] == number
+        assert json.loads(out) == {**json.loads(body), "model": "gpt-4o"}
+
+    def test_raw_utf8_in_values_is_kept(self) -> None:
+        content = "東京 😀 é".encode()
+        body = b'{"model":"m","messages":[{"content":"' + content + b'"}]}'
+        assert content in rewrite(body, "x")
+
+    @pytest.mark.parametrize("model", ['a"b', "caf\u00e9", "\U0001f600", "back\\slash", "line\nbreak", "x" * 300])
+    def test_new_model_is_encoded(self, model: str) -> None:
+        out = rewrite(b'{"model":"m","messages":[]}', model)
+        assert json.loads(out) == {"model": model, "messages": []}
+
+    def test_model_added_when_not_required(self) -> None:
+        envelope = read_envelope(b'{"input":"hello","dimensions":8}', model_required=False)
+        out = with_model(envelope, "text-embedding-3-small")
+        assert out == b'{"input":"hello","dimensions":8,"model":"text-embedding-3-small"}'
+
+    def test_rewrite_from_memoryview(self) -> None:
+        body = bytearray(b'{"model":"fast","messages":[{"content":"x"}]}')
+        assert (
+            with_model(read_envelope(memoryview(body)), "gpt-4o") == b'{"model":"gpt-4o","messages":[{"content":"x"}]}'
+        )
+
+
+# ---- property test -------------------------------------------------------------------------------
+
+_KEYS = st.sampled_from(["model", "messages", "content", "role", "metadata", ""]) | st.text(max_size=6)
+_SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**63 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=12)
+)
+_VALUES = st.recursive(
+    _SCALARS,
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(_KEYS, children, max_size=4),
+    max_leaves=16,
+)
+_WHITESPACE = st.sampled_from(["", " ", "\n", "\t ", "\r\n  "])
+
+
+def _encode_value(value: Any, style: str) -> bytes:
+    """The same value in one of the shapes clients send: compact, pretty-printed or ASCII-escaped."""
+    if style == "compact":
+        return msgspec.json.encode(value)
+    if style == "indented":
+        return msgspec.json.format(msgspec.json.encode(value), indent=2)
+    return json.dumps(value, ensure_ascii=True).encode()
+
+
+@st.composite
+def request_bodies(draw: st.DrawFn) -> tuple[bytes, dict[str, Any], dict[str, bytes]]:
+    """A JSON object with `model` somewhere among random keys, nested decoy `model` keys included.
+
+    Returns the body, the decoded object and the exact bytes of each top-level value.
+    """
+    others = draw(
+        st.dictionaries(
+            _KEYS.filter(lambda key: key not in ("model", "stream")),
+            _VALUES,
+            max_size=6,
+        )
+    )
+    if draw(st.booleans()):
+        others["metadata"] = {"model": draw(_VALUES), "nested": [{"model": draw(st.text(max_size=5))}]}
+    items = list(others.items())
+    items.insert(draw(st.integers(0, len(items))), ("model", draw(st.text(min_size=1, max_size=10))))
+    if draw(st.booleans()):
+        items.insert(draw(st.integers(0, len(items))), ("stream", draw(st.booleans() | st.none())))
+    items = draw(st.permutations(items))
+    members = []
+    raw_values: dict[str, bytes] = {}
+    for key, value in items:
+        raw = _encode_value(value, draw(st.sampled_from(["compact", "indented", "ascii"])))
+        raw_values[key] = raw
+        before, around, after = draw(_WHITESPACE), draw(_WHITESPACE), draw(_WHITESPACE)
+        members.append(f"{before}{json.dumps(key)}{around}:{after}".encode() + raw + draw(_WHITESPACE).encode())
+    body = b"{" + b",".join(members) + b"}"
+    return body, dict(items), raw_values
+
+
+@settings(deadline=None)
+@given(request_bodies(), st.text(min_size=1, max_size=20))
+def test_with_model_replaces_only_top_level_model(
+    case: tuple[bytes, dict[str, Any], dict[str, bytes]], new_model: str
+) -> None:
+    body, original, raw_values = case
+    out = with_model(read_envelope(body), new_model)
+    decoded = msgspec.json.decode(out)
+    assert decoded == {**original, "model": new_model}
+    assert list(decoded) == list(original)
+    raw_out = top_level_raw(out)
+    assert raw_out["model"] == msgspec.json.encode(new_model)
+    for key, raw in raw_values.items():
+        if key != "model":
+            assert raw_out[key] == raw
+            assert raw in out
