@@ -11,6 +11,8 @@ from mini_llm._hotpath_errors import BodyTooLarge
 __all__ = ["BodyBuffer"]
 
 cdef Py_ssize_t MIN_GROWTH = 64 * 1024
+# Trust a declared Content-Length only this far ahead of the bytes actually received.
+cdef Py_ssize_t PRESIZE_AHEAD = 1024 * 1024
 
 
 cdef class BodyBuffer:
@@ -89,7 +91,10 @@ cdef class BodyBuffer:
         return memoryview(self._buf)[: self._size].toreadonly()
 
     cdef int _grow(self, Py_ssize_t size) except -1:
-        cdef Py_ssize_t capacity = self._expected if self._expected >= size else max(2 * size, MIN_GROWTH)
+        cdef Py_ssize_t grown = max(2 * size, MIN_GROWTH)
+        cdef Py_ssize_t capacity = grown
+        if self._expected >= size:
+            capacity = min(self._expected, max(grown, PRESIZE_AHEAD))
         if capacity > self._limit:
             capacity = self._limit
         # Uninitialised storage: every byte up to _size is written before view() can expose it.

@@ -7,6 +7,9 @@ from mini_llm._hotpath_errors import BodyTooLarge
 __all__ = ["BodyBuffer"]
 
 _MIN_GROWTH = 64 * 1024
+# Trust a declared Content-Length only this far ahead of the bytes actually received, so a client
+# that announces a large body and sends little cannot make the gateway allocate it all.
+_PRESIZE_AHEAD = 1024 * 1024
 
 
 class BodyBuffer:
@@ -70,6 +73,7 @@ class BodyBuffer:
         return memoryview(self._buf)[: self._size].toreadonly()
 
     def _grow(self, size: int) -> bytearray:
-        capacity = self._expected if self._expected >= size else max(2 * size, _MIN_GROWTH)
+        grown = max(2 * size, _MIN_GROWTH)
+        capacity = min(self._expected, max(grown, _PRESIZE_AHEAD)) if self._expected >= size else grown
         self._buf = bytearray(min(capacity, self._limit))
         return self._buf

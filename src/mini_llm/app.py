@@ -25,7 +25,9 @@ Handler = Callable[[Context, Request], Awaitable[None]]
 
 ROUTES: Final[dict[tuple[str, str], tuple[Handler, Protocol]]] = {
     ("GET", "/health"): (ops.health, "openai"),
+    ("HEAD", "/health"): (ops.health, "openai"),
     ("GET", "/ready"): (ops.ready, "openai"),
+    ("HEAD", "/ready"): (ops.ready, "openai"),
     ("GET", "/v1/models"): (openai.list_models, "openai"),
     ("POST", "/v1/chat/completions"): (openai.chat_completions, "openai"),
     ("POST", "/v1/completions"): (openai.completions, "openai"),
@@ -40,8 +42,10 @@ for _method, _path in ROUTES:
 
 
 def _protocol_for(path: str, headers: dict[bytes, bytes], route_protocol: Protocol | None) -> Protocol:
-    """Anthropic's error shape for its routes and for clients that announce anthropic-version."""
-    if route_protocol == "anthropic" or path.startswith("/v1/messages") or b"anthropic-version" in headers:
+    """The route's own protocol; on shared or unknown paths, Anthropic's for clients that say so."""
+    if route_protocol is not None:
+        return route_protocol
+    if path.startswith("/v1/messages") or b"anthropic-version" in headers:
         return "anthropic"
     return "openai"
 
@@ -57,8 +61,16 @@ def _lookup(method: str, path: str) -> tuple[Handler, Protocol | None]:
     elif path in _METHODS_BY_PATH:
         allowed = _METHODS_BY_PATH[path]
     else:
-        raise GatewayError(404, f"unknown path {path}: see the README for the endpoint list", code="not_found")
-    raise GatewayError(405, f"method {method} is not allowed on {path}; use {', '.join(allowed)}")
+        raise GatewayError(404, f"unknown path {path!r}: see the README for the endpoint list", code="not_found")
+    raise MethodNotAllowed(method, path, allowed)
+
+
+class MethodNotAllowed(GatewayError):
+    """405, with the Allow header RFC 9110 15.5.6 asks for."""
+
+    def __init__(self, method: str, path: str, allowed: list[str]) -> None:
+        super().__init__(405, f"method {method} is not allowed on {path}; use {', '.join(allowed)}")
+        self.allow = ", ".join(allowed).encode()
 
 
 class GatewayApp:
@@ -112,20 +124,22 @@ class GatewayApp:
         path: str = scope["path"]
         headers = header_map(scope)
         req = Request(scope, receive, send, headers, "openai")
+        route_protocol: Protocol | None = None
         try:
             handler, route_protocol = _lookup(method, path)
             req.protocol = _protocol_for(path, headers, route_protocol)
             await handler(ctx, req)
         except GatewayError as exc:
-            req.protocol = _protocol_for(path, headers, None)
+            req.protocol = _protocol_for(path, headers, route_protocol)
             await self._fail(req, exc)
         except ClientDisconnected:
-            req.note = "client disconnected before the body was read"
+            # Either the client left (then nobody reads this) or granian could not parse the body.
+            await self._fail(req, GatewayError(400, "the request body was cut off or malformed"))
         except Exception:
             logger.exception("unhandled error on %s %s", method, path)
             await self._fail(req, GatewayError(500, "internal gateway error; see the gateway log"))
         if ctx.settings.log_requests:
-            logger.info("%s %s %d %s", method, path, req.status, req.note)
+            logger.info("%s %r %d %s", method, path, req.status, req.note)
 
     @staticmethod
     async def _fail(req: Request, exc: GatewayError) -> None:
@@ -133,7 +147,10 @@ class GatewayApp:
         req.note = (req.note + " " if req.note else "") + f"error={exc.message!r}"
         if req.started:
             return
-        await send_whole(req.send, exc.status, JSON_HEADERS, error_body(req.protocol, exc))
+        headers = JSON_HEADERS
+        if isinstance(exc, MethodNotAllowed):
+            headers = [*JSON_HEADERS, (b"allow", exc.allow)]
+        await send_whole(req.send, exc.status, headers, error_body(req.protocol, exc))
 
 
 app = GatewayApp()

@@ -6,6 +6,7 @@ import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, TypeVar
+from urllib.parse import urlsplit
 
 import msgspec
 
@@ -16,6 +17,27 @@ DEFAULT_PORT: Final = 3333
 DEFAULT_MAX_BODY_BYTES: Final = 10 * 1024 * 1024
 DEFAULT_UPSTREAM_TIMEOUT: Final = 300.0
 DEFAULT_DRAIN_TIMEOUT: Final = 30.0
+DEFAULT_BODY_TIMEOUT: Final = 30.0
+TOP_LEVEL_KEYS: Final = frozenset(
+    {
+        "host",
+        "port",
+        "port_retries",
+        "workers",
+        "aliases",
+        "max_body_bytes",
+        "body_timeout",
+        "upstream_timeout",
+        "log_requests",
+        "no_extensions",
+        "mock_token_delay",
+        "drain_timeout",
+        "drain_delay",
+        "providers",
+    }
+)
+BUILTIN_PROVIDER_KEYS: Final = frozenset({"api_key", "api_keys", "base_url", "models"})
+CUSTOM_PROVIDER_KEYS: Final = BUILTIN_PROVIDER_KEYS | {"protocol"}
 
 T = TypeVar("T")
 
@@ -38,6 +60,7 @@ class Settings:
     workers: int
     aliases: Mapping[str, tuple[str, str]]
     max_body_bytes: int
+    body_timeout: float
     upstream_timeout: float
     log_requests: bool
     no_extensions: bool
@@ -123,9 +146,13 @@ def _host(setting: str, raw: Any) -> str:
 
 
 def _url(setting: str, raw: Any) -> str:
-    if not isinstance(raw, str) or not raw.startswith(("http://", "https://")) or " " in raw:
-        raise ConfigError(setting, f"{raw!r} is not an http(s) URL")
-    return raw.rstrip("/")
+    parts = urlsplit(raw) if isinstance(raw, str) and raw.isprintable() and " " not in raw else None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(setting, f"{raw!r} is not an http(s) URL with a host")
+    if parts.query or parts.fragment:
+        raise ConfigError(setting, f"{raw!r} must not have a query or fragment (paths are appended to it)")
+    url: str = raw.rstrip("/")
+    return url
 
 
 def _key_list(setting: str, raw: Any) -> tuple[str, ...]:
@@ -136,6 +163,9 @@ def _key_list(setting: str, raw: Any) -> tuple[str, ...]:
     for index, key in enumerate(keys, 1):
         if not key:
             raise ConfigError(setting, f"entry {index} of {len(keys)} is empty")
+        if not key.isascii() or not key.isprintable() or " " in key:
+            # NOTE: the message never quotes the key itself.
+            raise ConfigError(setting, f"entry {index} of {len(keys)} has spaces or control characters")
     return keys
 
 
@@ -143,6 +173,13 @@ def _models(setting: str, raw: Any) -> tuple[str, ...]:
     if not isinstance(raw, list) or not all(isinstance(m, str) and m for m in raw):
         raise ConfigError(setting, "must be a list of strings (model names)")
     return tuple(raw)
+
+
+def _known_keys(setting: str, table: Mapping[str, Any], allowed: frozenset[str]) -> None:
+    """A misspelt key in the file would otherwise be ignored in silence."""
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        raise ConfigError(setting, f"unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}")
 
 
 def _read_file(path: str) -> dict[str, Any]:
@@ -165,13 +202,14 @@ def _table(source: _Source, key: str) -> Mapping[str, Any]:
 def _providers(source: _Source) -> dict[str, Provider]:
     declared = _table(source, "providers")
     providers: dict[str, Provider] = {}
+    none: tuple[str, ...] = ()
     for builtin in BUILTIN_PROVIDERS:
         prefix = builtin.name.upper()
         entry = declared.get(builtin.name, {})
         if not isinstance(entry, dict):
             raise ConfigError(f"{source.prefix}providers.{builtin.name}", "must be a table")
+        _known_keys(f"{source.prefix}providers.{builtin.name}", entry, BUILTIN_PROVIDER_KEYS)
         sub = _Source(source.env, entry, f"{source.prefix}providers.{builtin.name}.")
-        none: tuple[str, ...] = ()
         keys = sub.get(f"{prefix}_API_KEYS", "api_keys", _key_list, none)
         if not keys:
             keys = sub.get(f"{prefix}_API_KEY", "api_key", _key_list, none)
@@ -191,6 +229,9 @@ def _providers(source: _Source) -> dict[str, Provider]:
             raise ConfigError(setting, "provider names are letters, digits, - and _, and not 'mock'")
         if not isinstance(entry, dict) or "base_url" not in entry:
             raise ConfigError(setting, "needs a base_url")
+        _known_keys(setting, entry, CUSTOM_PROVIDER_KEYS)
+        file_keys = _Source({}, entry, setting + ".")
+        keys = file_keys.get("", "api_keys", _key_list, none) or file_keys.get("", "api_key", _key_list, none)
         protocol = entry.get("protocol", "openai")
         if protocol not in ("openai", "anthropic"):
             raise ConfigError(f"{setting}.protocol", f"{protocol!r} is not 'openai' or 'anthropic'")
@@ -198,7 +239,7 @@ def _providers(source: _Source) -> dict[str, Provider]:
             name=name,
             protocol=protocol,
             base_url=_url(f"{setting}.base_url", entry["base_url"]),
-            keys=_key_list(f"{setting}.api_keys", entry.get("api_keys", [])),
+            keys=keys,
             key_setting=f"{setting}.api_keys",
             key_required=False,
             models=_models(f"{setting}.models", entry.get("models", [])),
@@ -236,6 +277,7 @@ def load_settings(env: Mapping[str, str], config_path: str | None = None) -> Set
     """Parse everything up front, so a bad setting stops start-up rather than a request."""
     path = env.get("MINI_LLM_CONFIG") or config_path
     file = _read_file(path) if path else {}
+    _known_keys(f"config file {path}", file, TOP_LEVEL_KEYS)
     source = _Source(env, file, f"config file {path}: ")
     providers = _providers(source)
     return Settings(
@@ -247,6 +289,7 @@ def load_settings(env: Mapping[str, str], config_path: str | None = None) -> Set
         max_body_bytes=source.get(
             "MINI_LLM_MAX_BODY_BYTES", "max_body_bytes", _int_in(1, 2**40), DEFAULT_MAX_BODY_BYTES
         ),
+        body_timeout=source.get("MINI_LLM_BODY_TIMEOUT", "body_timeout", _positive_seconds, DEFAULT_BODY_TIMEOUT),
         upstream_timeout=source.get(
             "MINI_LLM_UPSTREAM_TIMEOUT", "upstream_timeout", _positive_seconds, DEFAULT_UPSTREAM_TIMEOUT
         ),

@@ -39,6 +39,7 @@ class Request:
     headers: dict[bytes, bytes]
     protocol: Protocol
     started: bool = False
+    client_gone: bool = False
     status: int = 0
     note: str = ""
 

@@ -36,11 +36,11 @@ class StreamObserver:
     """Watches the events going by (on the side) for the access log: count, first token, usage, end."""
 
     __slots__ = (
-        "client_gone",
         "done",
         "error",
         "events",
         "first_token",
+        "malformed",
         "protocol",
         "started",
         "truncated",
@@ -56,10 +56,17 @@ class StreamObserver:
         self.done = False
         self.error = False
         self.truncated = False
-        self.client_gone = False
+        self.malformed = 0
 
     def observe(self, event: SSEEvent) -> None:
+        """Never raises: a malformed event only leaves the usage unknown, it never ends a relay."""
         self.events += 1
+        try:
+            self._observe(event)
+        except (msgspec.DecodeError, TypeError, AttributeError):
+            self.malformed += 1
+
+    def _observe(self, event: SSEEvent) -> None:
         data = event.data
         if self.protocol == "anthropic":
             self._anthropic(event.event, data)
@@ -89,16 +96,8 @@ class StreamObserver:
     def log_fields(self) -> str:
         ttft = f"{(self.first_token - self.started) * 1000:.1f}" if self.first_token else "-"
         usage = ",".join(f"{k}={v}" for k, v in self.usage.items() if isinstance(v, int)) or "-"
-        state = (
-            "client_gone"
-            if self.client_gone
-            else "error"
-            if self.error
-            else "truncated"
-            if self.truncated
-            else ("done" if self.done else "eof")
-        )
-        return f"events={self.events} ttft_ms={ttft} usage={usage} end={state}"
+        state = "error" if self.error else "truncated" if self.truncated else "done" if self.done else "eof"
+        return f"events={self.events} ttft_ms={ttft} usage={usage} malformed={self.malformed} end={state}"
 
 
 async def send_whole(send: Send, status: int, headers: Headers, body: bytes) -> None:
@@ -107,54 +106,90 @@ async def send_whole(send: Send, status: int, headers: Headers, body: bytes) -> 
     await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
+class DisconnectWatch:
+    """Cancels the request's task the moment the client goes away.
+
+    granian's send() does not raise after a disconnect (ASGI 2.3), so without this a gateway
+    would keep a billed upstream request running for nobody; the caller's `finally` then
+    closes the upstream connection.
+    """
+
+    __slots__ = ("_task", "_watcher", "gone")
+
+    def __init__(self, receive: Receive) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._task = task
+        self.gone = False
+        self._watcher = asyncio.create_task(self._watch(receive))
+
+    async def _watch(self, receive: Receive) -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        self.gone = True
+        self._task.cancel()
+
+    def absorb(self) -> bool:
+        """True (and the cancellation undone) when a CancelledError came from this watch."""
+        if not self.gone:
+            return False
+        self._task.uncancel()
+        return True
+
+    def close(self) -> None:
+        self._watcher.cancel()
+
+
+def _is_cut_event(tail: bytes) -> bool:
+    """Whether the bytes left at EOF held a field line; a trailing comment loses nothing (WHATWG)."""
+    return any(line and not line.startswith(b":") for line in tail.replace(b"\r", b"\n").split(b"\n"))
+
+
 async def relay_stream(
-    receive: Receive,
     send: Send,
     headers: Headers,
     chunks: AsyncIterator[bytes],
     protocol: Protocol,
     observer: StreamObserver,
+    key: str | None,
 ) -> None:
-    """Forward each chunk as it came and feed the splitter on the side.
+    """Forward complete events as they arrive; the splitter runs on the side for the observer.
 
-    granian's send() does not raise when the client goes away (ASGI 2.3), so a watcher on
-    receive() cancels the relay at once; the caller then closes the upstream connection.
+    Only whole events go out, so a client never sees half an event when the provider breaks
+    off. When chunks end on event boundaries (the usual case) each chunk goes out as is; when
+    an event straddles chunks, its bytes are copied once, when its blank line arrives.
     """
-    relaying = asyncio.current_task()
-    assert relaying is not None
-    client_gone = False
-
-    async def watch_disconnect() -> None:
-        nonlocal client_gone
-        while (await receive())["type"] != "http.disconnect":
-            pass
-        client_gone = True
-        relaying.cancel()
-
-    watcher = asyncio.create_task(watch_disconnect())
     splitter = SSESplitter()
-    held = b""  # the start of an event whose blank line has not arrived yet
+    secret = key.encode() if key else None
+    held: list[bytes | memoryview] = []  # the start of an event still waiting for its blank line
+    held_size = 0
     try:
         await send({"type": "http.response.start", "status": 200, "headers": _STREAM_HEADERS + headers})
         async for chunk in chunks:
-            for event in splitter.feed(chunk):
+            events = splitter.feed(chunk)
+            ready = held_size + len(chunk) - splitter.pending  # bytes that end on an event boundary
+            if ready > held_size:
+                take = ready - held_size
+                if held:
+                    out = b"".join([*held, memoryview(chunk)[:take]])
+                    held.clear()
+                else:
+                    out = chunk if take == len(chunk) else chunk[:take]
+                if take < len(chunk):
+                    held.append(memoryview(chunk)[take:])
+                held_size = len(chunk) - take
+                if secret is not None and secret in out:
+                    out = out.replace(secret, b"***")  # an in-stream error that echoes our key
+                await send({"type": "http.response.body", "body": out, "more_body": True})
+            else:
+                held.append(chunk)
+                held_size += len(chunk)
+            for event in events:
                 observer.observe(event)
-            # Forward whole events only, so a client never sees half an event if upstream breaks
-            # off; in the usual case (chunks end on event boundaries) this sends the chunk as is.
-            out = held + chunk if held else chunk
-            cut = len(out) - splitter.pending
-            held = out[cut:] if cut < len(out) else b""
-            if cut:
-                await send({"type": "http.response.body", "body": out[:cut] if held else out, "more_body": True})
-        if splitter.pending:
+        if held and _is_cut_event(b"".join(held)):
             observer.truncated = True
             raise UpstreamUnreachable("the provider ended the stream in the middle of an event")
         await send({"type": "http.response.body", "body": b"", "more_body": False})
-    except asyncio.CancelledError:
-        if not client_gone:
-            raise
-        relaying.uncancel()
-        observer.client_gone = True
     except EventTooLarge as exc:
         observer.error = True
         failure = UpstreamUnreachable(f"the provider sent an oversized event: {exc}")
@@ -163,5 +198,3 @@ async def relay_stream(
         # NOTE: the 200 already went out, so the failure travels in-stream, as providers do it.
         observer.error = True
         await send({"type": "http.response.body", "body": stream_error_event(protocol, exc), "more_body": False})
-    finally:
-        watcher.cancel()

@@ -14,7 +14,8 @@ from mini_llm.providers import DEFAULT_ANTHROPIC_VERSION
 from mini_llm.routing import Target
 
 # RFC 9110 7.6.1 hop-by-hop fields, plus what the gateway sets itself or must never forward:
-# the client's own credentials and tenancy headers, cookies, and the body framing.
+# the client's own credentials and tenancy headers, cookies, where the client is (the provider
+# does not need the caller's address), and the body framing.
 _DROPPED_REQUEST_HEADERS: Final = frozenset(
     {
         b"connection",
@@ -31,6 +32,13 @@ _DROPPED_REQUEST_HEADERS: Final = frozenset(
         b"accept-encoding",
         b"authorization",
         b"x-api-key",
+        b"api-key",
+        b"x-goog-api-key",
+        b"forwarded",
+        b"x-forwarded-for",
+        b"x-forwarded-host",
+        b"x-forwarded-proto",
+        b"x-real-ip",
         b"cookie",
         b"openai-organization",
         b"openai-project",
@@ -42,6 +50,7 @@ _DROPPED_REQUEST_HEADERS: Final = frozenset(
 _RELAYED_RESPONSE_HEADERS: Final = frozenset(
     {
         b"content-type",
+        b"content-encoding",
         b"retry-after",
         b"retry-after-ms",
         b"x-should-retry",
@@ -56,10 +65,15 @@ _RELAYED_RESPONSE_PREFIXES: Final = (b"x-ratelimit-", b"anthropic-ratelimit-")
 
 def upstream_headers(target: Target, client: Mapping[bytes, bytes]) -> dict[str, str]:
     """The client's headers minus hop-by-hop and credentials, plus the provider's own auth."""
+    dropped = _DROPPED_REQUEST_HEADERS
+    listed = client.get(b"connection")
+    if listed:
+        # RFC 9110 7.6.1: headers named in Connection are hop-by-hop too.
+        dropped = dropped | {token.strip().lower() for token in listed.split(b",")}
     headers = {
-        name.decode("latin-1"): value.decode("latin-1")
+        name.decode("latin-1"): value.decode("utf-8", "replace")
         for name, value in client.items()
-        if name not in _DROPPED_REQUEST_HEADERS
+        if name not in dropped
     }
     # The body was validated as a JSON object, whatever the client labelled it (curl -d says form).
     headers["Content-Type"] = "application/json"

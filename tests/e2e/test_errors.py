@@ -185,4 +185,4 @@ def test_nothing_leaks_keys_or_tracebacks(strict_gateway: GatewayProcess) -> Non
     for key in (*ALL_KEYS, "sk-deepinfra-test-key-EEEE"):
         assert key not in everything
     assert "Traceback" not in everything
-    assert "POST /v1/chat/completions 200" in strict_gateway.log  # the access log is on and did log
+    assert "POST '/v1/chat/completions' 200" in strict_gateway.log  # the access log is on and did log

@@ -10,6 +10,11 @@ from mini_llm.relay import send_whole
 from mini_llm.routes.proxy import JSON_HEADERS
 
 
+def _unless_head(req: Request, body: bytes) -> bytes:
+    """HEAD probes (some load balancers use them) get the status and headers only."""
+    return b"" if req.scope["method"] == "HEAD" else body
+
+
 async def health(ctx: Context, req: Request) -> None:
     """Liveness, plus what a human checks first: version, usable providers, active hot path."""
     providers = [p.name for p in ctx.settings.providers.values() if p.keys or not p.key_required]
@@ -20,7 +25,7 @@ async def health(ctx: Context, req: Request) -> None:
         "hot_path": hotpath.IMPLEMENTATION,
     }
     req.status = 200
-    await send_whole(req.send, 200, JSON_HEADERS, msgspec.json.encode(body))
+    await send_whole(req.send, 200, JSON_HEADERS, _unless_head(req, msgspec.json.encode(body)))
 
 
 async def ready(ctx: Context, req: Request) -> None:
@@ -28,4 +33,4 @@ async def ready(ctx: Context, req: Request) -> None:
     draining = ctx.draining
     req.status = 503 if draining else 200
     body = b'{"status":"draining"}' if draining else b'{"status":"ready"}'
-    await send_whole(req.send, req.status, JSON_HEADERS, body)
+    await send_whole(req.send, req.status, JSON_HEADERS, _unless_head(req, body))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from mini_llm import mock
@@ -9,7 +10,7 @@ from mini_llm.asgi import Headers
 from mini_llm.context import Context, Request
 from mini_llm.errors import ClientDisconnected, GatewayError
 from mini_llm.hotpath import BodyBuffer, BodyTooLarge
-from mini_llm.relay import StreamObserver, relay_stream, send_whole
+from mini_llm.relay import DisconnectWatch, StreamObserver, relay_stream, send_whole
 from mini_llm.rewrite import read_envelope, with_model
 from mini_llm.routing import Target
 from mini_llm.upstream import relayed_headers, scrub_key
@@ -17,8 +18,12 @@ from mini_llm.upstream import relayed_headers, scrub_key
 JSON_HEADERS: Headers = [(b"content-type", b"application/json")]
 
 
-async def read_body(req: Request, limit: int) -> memoryview:
-    """Buffer the body, refusing by Content-Length before reading and again while reading."""
+async def read_body(req: Request, limit: int, stall_limit: float) -> memoryview:
+    """Buffer the body, refusing by Content-Length before reading and again while reading.
+
+    Each wait for the next body chunk is bounded, so a client that stalls mid-body gets a 408
+    instead of holding a connection forever.
+    """
     declared = req.headers.get(b"content-length")
     expected = -1
     if declared is not None:
@@ -29,8 +34,10 @@ async def read_body(req: Request, limit: int) -> memoryview:
         buffer = BodyBuffer(limit, expected)
         more = True
         while more:
-            message = await req.receive()
+            async with asyncio.timeout(stall_limit):
+                message = await req.receive()
             if message["type"] == "http.disconnect":
+                # A real disconnect, or a body granian could not parse (bad chunk framing).
                 raise ClientDisconnected
             buffer.append(message.get("body", b""))
             more = message.get("more_body", False)
@@ -38,6 +45,8 @@ async def read_body(req: Request, limit: int) -> memoryview:
         raise GatewayError(
             413, f"request body is larger than the gateway's limit of {limit} bytes (MINI_LLM_MAX_BODY_BYTES)"
         ) from exc
+    except TimeoutError as exc:
+        raise GatewayError(408, f"the request body stalled for {stall_limit:g}s (MINI_LLM_BODY_TIMEOUT)") from exc
     view: memoryview = buffer.view()
     return view
 
@@ -45,22 +54,31 @@ async def read_body(req: Request, limit: int) -> memoryview:
 async def forward(ctx: Context, req: Request, upstream_path: str, *, model_required: bool = True) -> None:
     """Resolve the model, rewrite it if it changed, send upstream and relay the answer."""
     began = time.perf_counter()
-    body = await read_body(req, ctx.settings.max_body_bytes)
+    body = await read_body(req, ctx.settings.max_body_bytes, ctx.settings.body_timeout)
     envelope = read_envelope(body, model_required=model_required)
     target = ctx.router.resolve(envelope.model, req.protocol, req.path)
     # NOTE: an unchanged model forwards the client's bytes untouched: no re-encode at all.
     payload = body if target.model == envelope.model else with_model(envelope, target.model)
     observer = StreamObserver(req.protocol) if envelope.stream else None
+    watch = DisconnectWatch(req.receive)
     try:
         if target.provider.protocol == "mock":
             await _answer_from_mock(ctx, req, target, upstream_path, payload, observer)
         else:
             await _answer_from_upstream(ctx, req, target, upstream_path, payload, observer)
+    except asyncio.CancelledError:
+        if not watch.absorb():
+            raise
+        req.status = req.status or 499  # nginx's "client closed request", for the log only
+        req.client_gone = True
     finally:
+        watch.close()
         elapsed = (time.perf_counter() - began) * 1000
-        req.note = f"model={envelope.model} target={target.provider.name}:{target.model} ms={elapsed:.1f}"
+        req.note = f"model={envelope.model!r} target={target.provider.name}:{target.model!r} ms={elapsed:.1f}"
         if observer is not None:
             req.note += " " + observer.log_fields()
+        if req.client_gone:
+            req.note += " client_gone"
 
 
 async def _answer_from_upstream(
@@ -78,7 +96,7 @@ async def _answer_from_upstream(
         if observer is not None and response.status == 200 and response.content_type == "text/event-stream":
             req.started = True
             chunks = ctx.upstream.chunks(target, response)
-            await relay_stream(req.receive, req.send, headers, chunks, req.protocol, observer)
+            await relay_stream(req.send, headers, chunks, req.protocol, observer, target.key)
             return
         answer = await ctx.upstream.read(target, response)
         if response.status >= 400:
@@ -103,6 +121,6 @@ async def _answer_from_mock(
     req.status = reply.status
     req.started = True
     if reply.stream is not None and observer is not None:
-        await relay_stream(req.receive, req.send, headers, reply.stream, req.protocol, observer)
+        await relay_stream(req.send, headers, reply.stream, req.protocol, observer, None)
     else:
         await send_whole(req.send, reply.status, headers, reply.body)
