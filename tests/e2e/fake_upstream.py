@@ -76,7 +76,11 @@ class FakeUpstream:
             message = f"Incorrect API key provided: {key}"
             return web.json_response({"error": {"message": message, "type": "invalid_request_error"}}, status=401)
         if model == "hang":
-            await asyncio.sleep(30)
+            try:
+                await asyncio.sleep(30)
+            except asyncio.CancelledError:
+                self.disconnects.append(model)
+                raise
         if payload.get("stream"):
             return await self._stream(request, model, anthropic)
         if anthropic:
@@ -155,6 +159,21 @@ class FakeUpstream:
             await response.write(b'data: {"choices":[{"delta":{"content":"a"}}]}\n\ndata: {"choi')
             assert request.transport is not None
             request.transport.close()
+            return response
+        if model == "malformed":
+            await response.write(b'data: {"choices":[{"delta":{"content":"kept"}}]}\n\n')
+            await response.write(b'data: {"usage":{"a":1}, broken\n\n')
+            await response.write(b'event: message_start\ndata: {"type":"message_start"}\n\n')
+            await response.write(b'data: {"choices":[{"delta":{"content":"after"}}]}\n\ndata: [DONE]\n\n')
+            await response.write(b": bye\n")  # a trailing comment without its blank line loses nothing
+            await response.write_eof()
+            return response
+        if model == "stream-echo-key":
+            key = request.headers.get("Authorization", "").removeprefix("Bearer ").encode()
+            await response.write(b'data: {"error":{"message":"bad key ' + key[:9])
+            await asyncio.sleep(0.05)
+            await response.write(key[9:] + b'"}}\n\n')
+            await response.write_eof()
             return response
         if model == "stall":
             await response.write(b'data: {"choices":[{"delta":{"content":"a"}}]}\n\n')

@@ -74,6 +74,13 @@ class GatewayProcess:
                 self.url = match.group(1)
                 self._banner.set()
 
+    def wait_for_log(self, text: str, timeout: float = 5.0) -> bool:
+        """The access line is written after the response ends, so give the pipe a moment."""
+        deadline = time.monotonic() + timeout
+        while text not in self.log and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return text in self.log
+
     def wait_healthy(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Iterator
 
 import anthropic
@@ -30,6 +31,7 @@ def strict_gateway(upstream: FakeUpstream) -> Iterator[GatewayProcess]:
     env = gateway_env(
         upstream,
         MINI_LLM_MAX_BODY_BYTES="2000",
+        MINI_LLM_BODY_TIMEOUT="0.5",
         DEEPINFRA_API_KEY="sk-deepinfra-test-key-EEEE",
         DEEPINFRA_BASE_URL=f"http://127.0.0.1:{_closed_port()}/v1/openai",
     )
@@ -79,11 +81,99 @@ def test_sdk_raises_its_own_classes(strict_gateway: GatewayProcess) -> None:
     assert "openai" in caught.value.message and "/v1/messages" in caught.value.message
 
 
-def test_body_over_limit_by_content_length(strict_gateway: GatewayProcess) -> None:
-    body = b'{"model":"gpt-4o","messages":[{"role":"user","content":"' + b"x" * 3000 + b'"}]}'
-    response = request(strict_gateway.url, "POST", "/v1/chat/completions", body, JSON)
-    assert response.status == 413
-    assert "2000 bytes" in response.json()["error"]["message"]
+def _raw_exchange(gateway: GatewayProcess, head: bytes, timeout: float = 5.0) -> bytes:
+    """Send `head` (and whatever body bytes it carries), then read until the server closes or answers."""
+    host, port = gateway.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=timeout) as sock:
+        sock.sendall(head)
+        return sock.recv(65536)
+
+
+def test_body_over_limit_by_content_length_before_reading(strict_gateway: GatewayProcess) -> None:
+    # Only the headers go out: the 413 must come from Content-Length alone.
+    answer = _raw_exchange(
+        strict_gateway, b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n"
+    )
+    assert answer.startswith(b"HTTP/1.1 413")
+    assert b"2000 bytes" in answer
+
+
+def test_stalled_body_gets_408(strict_gateway: GatewayProcess) -> None:
+    started = time.monotonic()
+    answer = _raw_exchange(
+        strict_gateway,
+        b"POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n" + b'{"model":',
+    )
+    assert answer.startswith(b"HTTP/1.1 408")
+    assert b'"type":"error"' in answer and b"MINI_LLM_BODY_TIMEOUT" in answer
+    assert time.monotonic() - started < 4
+
+
+def test_malformed_chunked_body_is_a_400_in_shape(strict_gateway: GatewayProcess) -> None:
+    answer = _raw_exchange(
+        strict_gateway,
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n",
+    )
+    assert answer.startswith(b"HTTP/1.1 400")
+    assert b'"error":{"message":"the request body was cut off or malformed"' in answer
+
+
+def test_client_giving_up_before_the_answer_closes_the_upstream_request(
+    strict_gateway: GatewayProcess, upstream: FakeUpstream
+) -> None:
+    before = upstream.disconnects.count("hang")
+    started = time.monotonic()
+    with pytest.raises(TimeoutError):
+        request(strict_gateway.url, "POST", "/v1/chat/completions", b'{"model":"hang"}', JSON, timeout=0.2)
+    # The gateway's upstream timeout is 1 s here; the close must come from the client leaving.
+    assert upstream.wait_for(lambda: upstream.disconnects.count("hang") > before, timeout=0.7)
+    assert time.monotonic() - started < 0.9
+
+
+def test_hop_by_hop_and_client_location_headers_stay_behind(
+    strict_gateway: GatewayProcess, upstream: FakeUpstream
+) -> None:
+    headers = {
+        **JSON,
+        "Connection": "keep-alive, X-Custom-Hop",
+        "X-Custom-Hop": "zzz",
+        "X-Forwarded-For": "10.1.2.3",
+        "Forwarded": "for=10.1.2.3",
+        "api-key": "client-azure-key",
+        "Cookie": "a=b",
+        "OpenAI-Organization": "org-client",
+        "X-Kept": "yes",
+    }
+    response = request(strict_gateway.url, "POST", "/v1/chat/completions", b'{"model":"fast"}', headers)
+    assert response.status == 200
+    seen = {name.lower(): value for name, value in upstream.last().headers.items()}
+    for gone in ("x-custom-hop", "x-forwarded-for", "forwarded", "api-key", "cookie", "openai-organization"):
+        assert gone not in seen
+    assert seen["x-kept"] == "yes"
+    assert seen["content-type"] == "application/json"
+
+
+def test_anthropic_version_header_does_not_change_an_openai_route(strict_gateway: GatewayProcess) -> None:
+    response = request(
+        strict_gateway.url,
+        "POST",
+        "/v1/chat/completions",
+        b'{"model":"claude-3-haiku"}',
+        {**JSON, "anthropic-version": "2023-06-01"},
+    )
+    assert response.status == 400
+    error = response.json()["error"]
+    assert error["code"] == "protocol_mismatch"
+    assert "(openai protocol)" in error["message"]
+
+
+def test_405_names_the_allowed_methods_and_head_probes_work(strict_gateway: GatewayProcess) -> None:
+    wrong = request(strict_gateway.url, "PUT", "/v1/messages")
+    assert wrong.status == 405
+    assert wrong.headers["allow"] == "POST"
+    head = request(strict_gateway.url, "HEAD", "/health")
+    assert head.status == 200
+    assert head.body == b""
 
 
 def test_body_over_limit_while_reading_chunked(strict_gateway: GatewayProcess) -> None:
@@ -185,4 +275,4 @@ def test_nothing_leaks_keys_or_tracebacks(strict_gateway: GatewayProcess) -> Non
     for key in (*ALL_KEYS, "sk-deepinfra-test-key-EEEE"):
         assert key not in everything
     assert "Traceback" not in everything
-    assert "POST '/v1/chat/completions' 200" in strict_gateway.log  # the access log is on and did log
+    assert strict_gateway.wait_for_log("POST '/v1/chat/completions' 200")  # the access log is on

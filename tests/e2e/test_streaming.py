@@ -10,7 +10,7 @@ import anthropic
 import openai
 import pytest
 
-from tests.e2e.fake_upstream import FakeUpstream
+from tests.e2e.fake_upstream import OPENAI_KEYS, FakeUpstream
 from tests.e2e.gateway_process import GatewayProcess
 from tests.e2e.http_client import RawResponse, request
 
@@ -122,3 +122,20 @@ def _expected_default() -> str:
     from mini_llm import hotpath
 
     return hotpath.IMPLEMENTATION
+
+
+def test_malformed_events_are_relayed_and_never_end_the_stream(any_gateway: GatewayProcess) -> None:
+    raw = _raw_stream(any_gateway, "malformed")
+    assert raw.status == 200
+    assert raw.body.startswith(b'data: {"choices":[{"delta":{"content":"kept"}}]}\n\n')
+    assert b"broken" in raw.body
+    assert raw.body.endswith(b"data: [DONE]\n\n")  # the trailing comment is no cut event
+    assert b'"error"' not in raw.body
+    assert any_gateway.wait_for_log("malformed=1 end=done")
+
+
+def test_in_stream_error_echoing_the_key_is_scrubbed(any_gateway: GatewayProcess) -> None:
+    raw = _raw_stream(any_gateway, "stream-echo-key")
+    assert raw.body == b'data: {"error":{"message":"bad key ***"}}\n\n'
+    for key in OPENAI_KEYS:
+        assert key not in any_gateway.log

@@ -472,3 +472,40 @@ class TestParseFlag:
     def test_word_sets(self) -> None:
         assert {"1", "true", "yes", "on"} == TRUE_WORDS
         assert {"", "0", "false", "no", "off"} == FALSE_WORDS
+
+
+class TestStrictFile:
+    """A misspelt key must stop start-up instead of being ignored in silence."""
+
+    @pytest.mark.parametrize(
+        ("text", "setting", "unknown"),
+        [
+            ("prot = 8080\n", "config file", "prot"),
+            ("[providers.openai]\napi_kyes = ['sk-a']\n", "providers.openai", "api_kyes"),
+            (
+                '[providers.vllm]\nbase_url = "http://127.0.0.1:8000/v1"\nprotocl = "anthropic"\n',
+                "providers.vllm",
+                "protocl",
+            ),
+        ],
+    )
+    def test_unknown_keys_are_errors(self, tmp_path: Path, text: str, setting: str, unknown: str) -> None:
+        error = config_error({}, write_config(tmp_path, text))
+        assert setting in error.setting
+        assert f"unknown key(s) {unknown}" in str(error)
+
+    def test_custom_provider_takes_a_single_api_key(self, tmp_path: Path) -> None:
+        path = write_config(tmp_path, '[providers.vllm]\nbase_url = "http://127.0.0.1:8000/v1"\napi_key = "sk-v"\n')
+        assert load_settings({}, path).providers["vllm"].keys == ("sk-v",)
+
+    @pytest.mark.parametrize(
+        "url", ["http://", "http://:8000/v1", "http://host/v1?x=1", "http://host/v1#frag", "ftp://host", "http://h ost"]
+    )
+    def test_urls_need_a_host_and_no_query(self, url: str) -> None:
+        assert_names(config_error({"OPENAI_BASE_URL": url}), "OPENAI_BASE_URL")
+
+    @pytest.mark.parametrize("raw", ["sk-a\nb", "sk a", "sk-\x00", "sk-é"])
+    def test_keys_with_spaces_or_control_characters(self, raw: str) -> None:
+        error = config_error({"OPENAI_API_KEY": raw})
+        assert_names(error, "OPENAI_API_KEY")
+        assert raw not in str(error)
