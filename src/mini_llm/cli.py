@@ -1,4 +1,4 @@
-"""The `mini-llm` command: serve, mock-upstream, config check."""
+"""The `mini-llm` command: serve, mock-upstream, smoke, config check."""
 
 from __future__ import annotations
 
@@ -92,6 +92,14 @@ def _config_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _smoke(args: argparse.Namespace) -> int:
+    from mini_llm.smoke import smoke
+
+    table, passed = smoke(args.url, args.model or None, args.timeout)
+    print(table, flush=True)
+    return 0 if passed else 1
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mini-llm", description="A small, very fast LLM API gateway.")
     parser.add_argument("--version", action="version", version=f"mini-llm {__version__}")
@@ -110,6 +118,16 @@ def _parser() -> argparse.ArgumentParser:
     mock.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     mock.add_argument("--token-delay", type=float, help="seconds between streamed tokens (default 0)")
     mock.set_defaults(func=_mock_upstream)
+
+    check_run = commands.add_parser(
+        "smoke", help="check a running gateway: health, models, chat and messages (stream and not) per model"
+    )
+    check_run.add_argument("--url", default="http://127.0.0.1:3333", help="gateway URL (default http://127.0.0.1:3333)")
+    check_run.add_argument(
+        "--model", action="append", help="model or alias to check (repeatable; default: every model /v1/models lists)"
+    )
+    check_run.add_argument("--timeout", type=float, default=60.0, help="seconds per request (default 60)")
+    check_run.set_defaults(func=_smoke)
 
     config = commands.add_parser("config", help="configuration tools")
     config_commands = config.add_subparsers(dest="config_command", required=True)
