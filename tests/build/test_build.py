@@ -6,6 +6,8 @@ import os
 import shutil
 import subprocess
 import sys
+import tarfile
+import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -22,9 +24,9 @@ def _copy_tree(target: Path) -> Path:
     return tree
 
 
-def _wheel(tree: Path, out: Path, **env: str) -> subprocess.CompletedProcess[str]:
+def _wheel(source: Path, out: Path, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", str(out), str(tree)],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", str(out), str(source)],
         env={**os.environ, **env},
         capture_output=True,
         text=True,
@@ -47,3 +49,31 @@ def test_missing_compiler_fails_loudly(tmp_path: Path) -> None:
     assert "building the Cython hot path failed" in output or "compiling mini_llm." in output
     assert "install a C compiler" in output and "MINI_LLM_NO_EXTENSIONS=1" in output
     assert not (tmp_path / "dist").exists() or not any((tmp_path / "dist").iterdir())
+
+
+def test_sdist_ships_the_pyx_sources_and_builds_a_compiled_wheel(tmp_path: Path) -> None:
+    tree = _copy_tree(tmp_path)
+    sdist = subprocess.run(
+        [sys.executable, "setup.py", "-q", "sdist", "-d", str(tmp_path / "sdist")],
+        cwd=tree,
+        env={**os.environ, "MINI_LLM_NO_EXTENSIONS": "1"},  # packing needs no compiler
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert sdist.returncode == 0, sdist.stderr
+    (archive,) = (tmp_path / "sdist").iterdir()
+    with tarfile.open(archive) as tar:
+        names = tar.getnames()
+    assert any(name.endswith("ext/_sse_c.pyx") for name in names)
+    assert any(name.endswith("ext/_buffer_c.pyx") for name in names)
+    assert not any(name.endswith((".c", ".so", ".html")) for name in names)
+    result = _wheel(archive, tmp_path / "dist", MINI_LLM_NO_EXTENSIONS="0")
+    assert result.returncode == 0, result.stderr
+    (wheel,) = (tmp_path / "dist").iterdir()
+    assert "-cp3" in wheel.name and "linux" in wheel.name, wheel.name
+    with zipfile.ZipFile(wheel) as built:
+        members = built.namelist()
+    assert any(name.startswith("mini_llm/_sse_c.") and name.endswith(".so") for name in members)
+    assert "mini_llm/_sse_c.pyi" in members and "mini_llm/py.typed" in members

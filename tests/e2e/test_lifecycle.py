@@ -124,7 +124,8 @@ def test_serve_prints_the_running_line_on_stdout() -> None:
         proc.stdout.close()  # type: ignore[union-attr]
 
 
-def test_sigterm_drains_in_flight_streams() -> None:
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_signal_drains_in_flight_streams(stop: signal.Signals) -> None:
     process = GatewayProcess({"MINI_LLM_MOCK_TOKEN_DELAY": "0.05", "MINI_LLM_DRAIN_DELAY": "0.6"}).start()
     client = openai.OpenAI(base_url=process.url + "/v1", api_key="x", max_retries=0)
     texts: list[str] = []
@@ -139,7 +140,7 @@ def test_sigterm_drains_in_flight_streams() -> None:
     reader.start()
     time.sleep(0.3)
     assert request(process.url, "GET", "/ready").status == 200
-    process.signal(signal.SIGTERM)
+    process.signal(stop)
     time.sleep(0.2)
     draining = request(process.url, "GET", "/ready")
     assert draining.status == 503
