@@ -8,6 +8,7 @@ import random
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from tests.hotpath.sse_cases import anthropic_stream
 
 if TYPE_CHECKING:
     from conftest import HotPathImpl
@@ -51,47 +52,16 @@ def openai_chat_stream(target_size: int, seed: int = 0) -> bytes:
 
 
 def anthropic_tool_stream(json_deltas: int, seed: int = 0) -> list[bytes]:
-    """Text then a tool_use block fed by input_json_delta events, with pings and a keep-alive comment.
-
-    One event per chunk: a provider flushes each event, so that is what the gateway's reads see.
-    """
+    """Text then a tool_use block fed by `json_deltas` input_json_delta events, one event per chunk:
+    a provider flushes each event, so that is what the gateway's reads see."""
     rng = random.Random(seed)
-
-    def event(name: str, body: dict[str, Any]) -> bytes:
-        return b"event: " + name.encode() + b"\ndata: " + compact({"type": name, **body}) + b"\n\n"
-
-    message: dict[str, Any] = {
-        "id": "msg_01XFDUDYJgAACzvnptvVoYEL",
-        "type": "message",
-        "role": "assistant",
-        "content": [],
-        "model": "claude-sonnet-4-5",
-        "stop_reason": None,
-        "stop_sequence": None,
-        "usage": {"input_tokens": 2095, "output_tokens": 1},
-    }
-    events = [event("message_start", {"message": message})]
-    events.append(event("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}}))
-    events.append(event("ping", {}))
-    for _ in range(40):
-        delta = {"type": "text_delta", "text": rng.choice(TOKENS)}
-        events.append(event("content_block_delta", {"index": 0, "delta": delta}))
-    events.append(event("content_block_stop", {"index": 0}))
-    tool = {"type": "tool_use", "id": "toolu_01A09q90qw90lq917835lq9", "name": "write_file", "input": {}}
-    events.append(event("content_block_start", {"index": 1, "content_block": tool}))
     content = "".join(rng.choice(TOKENS) for _ in range(4 * json_deltas))
     arguments = json.dumps({"path": "src/app.py", "content": content}, ensure_ascii=False)
     step = -(-len(arguments) // json_deltas)
-    for i in range(0, len(arguments), step):
-        delta = {"type": "input_json_delta", "partial_json": arguments[i : i + step]}
-        events.append(event("content_block_delta", {"index": 1, "delta": delta}))
-        if i % (100 * step) == 0:
-            events.append(b": keep-alive\n\n")
-    events.append(event("content_block_stop", {"index": 1}))
-    usage = {"output_tokens": json_deltas}
-    events.append(event("message_delta", {"delta": {"stop_reason": "tool_use", "stop_sequence": None}, "usage": usage}))
-    events.append(event("message_stop", {}))
-    return events
+    fragments = [arguments[i : i + step] for i in range(0, len(arguments), step)]
+    stream = anthropic_stream([rng.choice(TOKENS) for _ in range(40)], fragments)
+    # JSON escapes newlines inside strings, so a blank line only ever ends a frame.
+    return [frame + b"\n\n" for frame in stream.split(b"\n\n") if frame]
 
 
 OPENAI = openai_chat_stream(1 << 20)
