@@ -1,9 +1,17 @@
-"""The stream observer reads usage and endings on the side and never raises."""
+"""The stream relay: whole events out, nothing changed or lost; the observer on the side never raises."""
 
 from __future__ import annotations
 
+import asyncio
+import random
+from collections.abc import AsyncIterator
+
+import pytest
+
+from mini_llm.asgi import Message
+from mini_llm.errors import Protocol
 from mini_llm.hotpath import SSEEvent
-from mini_llm.relay import StreamObserver
+from mini_llm.relay import StreamObserver, relay_stream
 
 
 def _event(data: str, name: str = "message") -> SSEEvent:
@@ -46,3 +54,72 @@ def test_malformed_events_are_counted_not_raised() -> None:
     anthropic_observer.observe(_event("not json", "message_delta"))
     assert (openai_observer.malformed, openai_observer.events) == (2, 2)
     assert (anthropic_observer.malformed, anthropic_observer.events) == (3, 3)
+
+
+def _relay(chunks: list[bytes], key: str | None = None, protocol: Protocol = "openai") -> tuple[list[bytes], bool]:
+    """Run relay_stream over `chunks`; returns the bodies sent and whether the last one closed."""
+    sent: list[Message] = []
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    async def source() -> AsyncIterator[bytes]:
+        for chunk in chunks:
+            yield chunk
+
+    asyncio.run(relay_stream(send, [], source(), protocol, StreamObserver(protocol), key))
+    assert sent[0]["type"] == "http.response.start"
+    bodies = [m["body"] for m in sent[1:]]
+    return bodies, sent[-1]["more_body"] is False
+
+
+STREAM = (
+    b'data: {"choices":[{"delta":{"content":"caf\xc3\xa9"}}]}\n\n'
+    b": keep-alive\n\n"
+    b'data: {"choices":[{"delta":{"content":"x"}}]}\r\n\r\n'
+    b'data: {"choices":[],"usage":{"total_tokens":3}}\n\n'
+    b"data: [DONE]\n\n"
+)
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_relay_sends_the_stream_unchanged_in_whole_events(seed: int) -> None:
+    rng = random.Random(seed)
+    cuts = sorted(rng.sample(range(1, len(STREAM)), rng.randint(1, 12)))
+    chunks = [STREAM[a:b] for a, b in zip([0, *cuts], [*cuts, len(STREAM)], strict=True)]
+    bodies, closed = _relay(chunks)
+    assert closed
+    assert b"".join(bodies) == STREAM
+    for body in bodies[:-1]:
+        assert body.endswith((b"\n\n", b"\r\n\r\n")), body  # never half an event
+
+
+def test_chunks_on_event_boundaries_go_out_as_they_are() -> None:
+    frames = [frame + b"\n\n" for frame in STREAM.split(b"\n\n") if frame]
+    bodies, _ = _relay(frames)
+    assert bodies[:-1] == frames
+    assert all(sent is frame for sent, frame in zip(bodies, frames, strict=False))  # not copied
+
+
+def test_cut_event_becomes_an_error_event_and_a_trailing_comment_does_not() -> None:
+    bodies, closed = _relay([b"data: a\n\ndata: b", b"c"])
+    assert closed
+    assert bodies[0] == b"data: a\n\n"
+    assert bodies[-1].startswith(b'data: {"error":{"message":"the provider ended the stream in the middle')
+    assert b"data: bc" not in b"".join(bodies)
+    bodies, _ = _relay([b"data: a\n\n: bye\n"])
+    assert b"".join(bodies) == b"data: a\n\n"
+
+
+def test_key_is_scrubbed_even_when_split_across_chunks() -> None:
+    key = "sk-secret-key-1234"
+    event = b'data: {"error":{"message":"bad key ' + key.encode() + b'"}}\n\n'
+    bodies, _ = _relay([event[:40], event[40:]], key=key)
+    assert b"".join(bodies) == event.replace(key.encode(), b"***")
+
+
+def test_oversized_event_ends_the_stream_with_an_anthropic_error() -> None:
+    bodies, closed = _relay([b"event: x\ndata: " + b"a" * (9 * 1024 * 1024)], protocol="anthropic")
+    assert closed
+    assert bodies[-1].startswith(b"event: error\ndata: ")
+    assert b"oversized event" in bodies[-1]
