@@ -100,6 +100,15 @@ class StreamObserver:
         return f"events={self.events} ttft_ms={ttft} usage={usage} malformed={self.malformed} end={state}"
 
 
+def scrub_key(body: bytes, key: str | None) -> bytes:
+    """Blank the gateway's key out of an upstream error (a body or an event) that echoes it back."""
+    if key:
+        secret = key.encode()
+        if secret in body:
+            return body.replace(secret, b"***")
+    return body
+
+
 async def send_whole(send: Send, status: int, headers: Headers, body: bytes) -> None:
     """One start and one final body: granian sends it as a single full response."""
     await send({"type": "http.response.start", "status": status, "headers": headers})
@@ -124,8 +133,11 @@ class DisconnectWatch:
         self._watcher = asyncio.create_task(self._watch(receive))
 
     async def _watch(self, receive: Receive) -> None:
-        while (await receive())["type"] != "http.disconnect":
-            pass
+        try:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+        except Exception:  # a server that cannot tell us any more: keep serving, stop watching
+            return
         self.gone = True
         self._task.cancel()
 
@@ -160,7 +172,6 @@ async def relay_stream(
     an event straddles chunks, its bytes are copied once, when its blank line arrives.
     """
     splitter = SSESplitter()
-    secret = key.encode() if key else None
     held: list[bytes | memoryview] = []  # the start of an event still waiting for its blank line
     held_size = 0
     try:
@@ -178,9 +189,7 @@ async def relay_stream(
                 if take < len(chunk):
                     held.append(memoryview(chunk)[take:])
                 held_size = len(chunk) - take
-                if secret is not None and secret in out:
-                    out = out.replace(secret, b"***")  # an in-stream error that echoes our key
-                await send({"type": "http.response.body", "body": out, "more_body": True})
+                await send({"type": "http.response.body", "body": scrub_key(out, key), "more_body": True})
             else:
                 held.append(chunk)
                 held_size += len(chunk)

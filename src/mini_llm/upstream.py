@@ -88,13 +88,6 @@ def upstream_headers(target: Target, client: Mapping[bytes, bytes]) -> dict[str,
     return headers
 
 
-def scrub_key(body: bytes, key: str | None) -> bytes:
-    """Blank the gateway's key out of an upstream error body that echoes it back."""
-    if key and key.encode() in body:
-        return body.replace(key.encode(), b"***")
-    return body
-
-
 def relayed_headers(raw: tuple[tuple[bytes, bytes], ...]) -> Headers:
     """The upstream response headers that clients use; never another tenant's credentials."""
     out: Headers = []

@@ -10,10 +10,10 @@ from mini_llm.asgi import Headers
 from mini_llm.context import Context, Request
 from mini_llm.errors import ClientDisconnected, GatewayError
 from mini_llm.hotpath import BodyBuffer, BodyTooLarge
-from mini_llm.relay import DisconnectWatch, StreamObserver, relay_stream, send_whole
+from mini_llm.relay import DisconnectWatch, StreamObserver, relay_stream, scrub_key, send_whole
 from mini_llm.rewrite import read_envelope, with_model
 from mini_llm.routing import Target
-from mini_llm.upstream import relayed_headers, scrub_key
+from mini_llm.upstream import relayed_headers
 
 JSON_HEADERS: Headers = [(b"content-type", b"application/json")]
 
