@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Protocol, TypeVar
 
 import pytest
 
@@ -58,3 +59,28 @@ def any_gateway(request: pytest.FixtureRequest, upstream: FakeUpstream) -> Itera
     process = GatewayProcess(gateway_env(upstream, **extra)).start()
     yield process
     process.stop()
+
+
+class _Closable(Protocol):
+    def close(self) -> None: ...
+
+
+C = TypeVar("C", bound=_Closable)
+
+
+class Closing(Protocol):
+    def __call__(self, client: C) -> C: ...
+
+
+@pytest.fixture
+def closing() -> Iterator[Closing]:
+    """Closes the SDK clients a test makes, so no pooled connection outlives it."""
+    opened: list[_Closable] = []
+
+    def track(client: C) -> C:
+        opened.append(client)
+        return client
+
+    yield track
+    for client in opened:
+        client.close()

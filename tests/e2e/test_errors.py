@@ -10,7 +10,7 @@ import anthropic
 import openai
 import pytest
 
-from tests.e2e.conftest import gateway_env
+from tests.e2e.conftest import Closing, gateway_env
 from tests.e2e.fake_upstream import ALL_KEYS, FakeUpstream
 from tests.e2e.gateway_process import GatewayProcess
 from tests.e2e.http_client import request
@@ -71,11 +71,11 @@ def test_bad_anthropic_body_has_anthropic_shape(strict_gateway: GatewayProcess) 
     assert response.json()["error"]["type"] == "invalid_request_error"
 
 
-def test_sdk_raises_its_own_classes(strict_gateway: GatewayProcess) -> None:
-    client = openai.OpenAI(base_url=strict_gateway.url + "/v1", api_key="k", max_retries=0)
+def test_sdk_raises_its_own_classes(strict_gateway: GatewayProcess, closing: Closing) -> None:
+    client = closing(openai.OpenAI(base_url=strict_gateway.url + "/v1", api_key="k", max_retries=0))
     with pytest.raises(openai.BadRequestError):
         client.chat.completions.create(model="claude-3-opus", messages=[{"role": "user", "content": "x"}])
-    claude = anthropic.Anthropic(base_url=strict_gateway.url, api_key="k", max_retries=0)
+    claude = closing(anthropic.Anthropic(base_url=strict_gateway.url, api_key="k", max_retries=0))
     with pytest.raises(anthropic.BadRequestError) as caught:
         claude.messages.create(model="gpt-4o", max_tokens=5, messages=[{"role": "user", "content": "x"}])
     assert "openai" in caught.value.message and "/v1/messages" in caught.value.message
@@ -247,8 +247,8 @@ def test_upstream_error_echoing_the_key_is_scrubbed(strict_gateway: GatewayProce
     assert response.json()["error"]["message"] == "Incorrect API key provided: ***"
 
 
-def test_rate_limit_reaches_the_sdk_as_rate_limit_error(strict_gateway: GatewayProcess) -> None:
-    client = openai.OpenAI(base_url=strict_gateway.url + "/v1", api_key="k", max_retries=0)
+def test_rate_limit_reaches_the_sdk_as_rate_limit_error(strict_gateway: GatewayProcess, closing: Closing) -> None:
+    client = closing(openai.OpenAI(base_url=strict_gateway.url + "/v1", api_key="k", max_retries=0))
     with pytest.raises(openai.RateLimitError) as caught:
         client.chat.completions.create(model="status-429", messages=[{"role": "user", "content": "x"}])
     assert caught.value.response.headers["retry-after"] == "7"

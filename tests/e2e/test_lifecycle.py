@@ -16,6 +16,7 @@ import anthropic
 import openai
 import pytest
 
+from tests.e2e.conftest import Closing
 from tests.e2e.fake_upstream import FakeUpstream
 from tests.e2e.gateway_process import GatewayProcess, run_cli, write_config
 from tests.e2e.http_client import request
@@ -56,7 +57,7 @@ def test_invalid_toml_config_file() -> None:
     assert "MINI_LLM_CONFIG" in result.stderr and "not valid TOML" in result.stderr
 
 
-def test_config_file_and_env_precedence(upstream: FakeUpstream) -> None:
+def test_config_file_and_env_precedence(upstream: FakeUpstream, closing: Closing) -> None:
     path = write_config(
         f"""
 port_retries = 3
@@ -71,7 +72,7 @@ base_url = "{upstream.base}/v1"
     env = {"MINI_LLM_MODEL_ALIASES": '{"both": "openai:env-wins"}'}
     process = GatewayProcess({**env, "MINI_LLM_CONFIG": path}).start()
     try:
-        client = openai.OpenAI(base_url=process.url + "/v1", api_key="x", max_retries=0)
+        client = closing(openai.OpenAI(base_url=process.url + "/v1", api_key="x", max_retries=0))
         client.chat.completions.create(model="both", messages=[{"role": "user", "content": "x"}])
         assert json.loads(upstream.last().body)["model"] == "env-wins"
         assert upstream.last().headers["Authorization"] == "Bearer sk-file-key-1"
@@ -125,9 +126,9 @@ def test_serve_prints_the_running_line_on_stdout() -> None:
 
 
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-def test_signal_drains_in_flight_streams(stop: signal.Signals) -> None:
+def test_signal_drains_in_flight_streams(stop: signal.Signals, closing: Closing) -> None:
     process = GatewayProcess({"MINI_LLM_MOCK_TOKEN_DELAY": "0.05", "MINI_LLM_DRAIN_DELAY": "0.6"}).start()
-    client = openai.OpenAI(base_url=process.url + "/v1", api_key="x", max_retries=0)
+    client = closing(openai.OpenAI(base_url=process.url + "/v1", api_key="x", max_retries=0))
     texts: list[str] = []
 
     def consume() -> None:
@@ -171,7 +172,7 @@ def mock_upstream() -> Iterator[str]:
     proc.stdout.close()
 
 
-def test_gateway_over_the_mock_upstream_server(mock_upstream: str) -> None:
+def test_gateway_over_the_mock_upstream_server(mock_upstream: str, closing: Closing) -> None:
     env = {
         "OPENAI_API_KEY": "sk-mock",
         "OPENAI_BASE_URL": mock_upstream + "/v1",
@@ -180,14 +181,14 @@ def test_gateway_over_the_mock_upstream_server(mock_upstream: str) -> None:
     }
     process = GatewayProcess(env).start()
     try:
-        client = openai.OpenAI(base_url=process.url + "/v1", api_key="x", max_retries=0)
+        client = closing(openai.OpenAI(base_url=process.url + "/v1", api_key="x", max_retries=0))
         answer = client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "x"}])
         assert answer.model == "gpt-4o" and answer.choices[0].message.content
         stream = client.chat.completions.create(
             model="gpt-4o", messages=[{"role": "user", "content": "x"}], stream=True, max_tokens=50
         )
         assert sum(1 for c in stream if c.choices and c.choices[0].delta.content) == 50
-        claude = anthropic.Anthropic(base_url=process.url, api_key="x", max_retries=0)
+        claude = closing(anthropic.Anthropic(base_url=process.url, api_key="x", max_retries=0))
         with claude.messages.stream(model="claude-x", max_tokens=3, messages=[{"role": "user", "content": "x"}]) as s:
             assert "".join(s.text_stream) == "Hello from the"
     finally:

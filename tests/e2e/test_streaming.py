@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 
 import anthropic
@@ -76,14 +75,15 @@ def test_client_disconnect_closes_upstream(oai: openai.OpenAI, upstream: FakeUps
         if len(received) == 3:
             break
     stream.close()
-    started = time.monotonic()
-    assert upstream.wait_for(lambda: len(upstream.disconnects) > before, timeout=5), "upstream never saw the close"
-    assert time.monotonic() - started < 5
+    # "At once": the fake upstream writes every 50 ms and notices the close on its next write.
+    assert upstream.wait_for(lambda: len(upstream.disconnects) > before, timeout=1.0), "upstream never saw the close"
 
 
 def test_upstream_cut_mid_event_becomes_stream_error(oai: openai.OpenAI) -> None:
-    stream = oai.chat.completions.create(model="cut", messages=[{"role": "user", "content": "x"}], stream=True)
-    with pytest.raises(openai.APIError) as caught:
+    with (
+        oai.chat.completions.create(model="cut", messages=[{"role": "user", "content": "x"}], stream=True) as stream,
+        pytest.raises(openai.APIError) as caught,
+    ):
         for _ in stream:
             pass
     assert "provider" in str(caught.value)
