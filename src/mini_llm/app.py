@@ -62,15 +62,11 @@ def _lookup(method: str, path: str) -> tuple[Handler, Protocol | None]:
         allowed = _METHODS_BY_PATH[path]
     else:
         raise GatewayError(404, f"unknown path {path!r}: see the README for the endpoint list", code="not_found")
-    raise MethodNotAllowed(method, path, allowed)
-
-
-class MethodNotAllowed(GatewayError):
-    """405, with the Allow header RFC 9110 15.5.6 asks for."""
-
-    def __init__(self, method: str, path: str, allowed: list[str]) -> None:
-        super().__init__(405, f"method {method} is not allowed on {path}; use {', '.join(allowed)}")
-        self.allow = ", ".join(allowed).encode()
+    # RFC 9110 15.5.6: a 405 names the allowed methods in Allow.
+    allow = ", ".join(allowed)
+    raise GatewayError(
+        405, f"method {method} is not allowed on {path}; use {allow}", headers=[(b"allow", allow.encode())]
+    )
 
 
 class GatewayApp:
@@ -147,10 +143,7 @@ class GatewayApp:
         req.note = (req.note + " " if req.note else "") + f"error={exc.message!r}"
         if req.started:
             return
-        headers = JSON_HEADERS
-        if isinstance(exc, MethodNotAllowed):
-            headers = [*JSON_HEADERS, (b"allow", exc.allow)]
-        await send_whole(req.send, exc.status, headers, error_body(req.protocol, exc))
+        await send_whole(req.send, exc.status, [*JSON_HEADERS, *exc.headers], error_body(req.protocol, exc))
 
 
 app = GatewayApp()

@@ -199,10 +199,17 @@ def _table(source: _Source, key: str) -> Mapping[str, Any]:
     return value
 
 
+def _provider_keys(sub: _Source, env_prefix: str) -> tuple[str, ...]:
+    """`<PREFIX>_API_KEYS` / `api_keys` first, then the single `<PREFIX>_API_KEY` / `api_key`."""
+    none: tuple[str, ...] = ()
+    return sub.get(f"{env_prefix}_API_KEYS", "api_keys", _key_list, none) or sub.get(
+        f"{env_prefix}_API_KEY", "api_key", _key_list, none
+    )
+
+
 def _providers(source: _Source) -> dict[str, Provider]:
     declared = _table(source, "providers")
     providers: dict[str, Provider] = {}
-    none: tuple[str, ...] = ()
     for builtin in BUILTIN_PROVIDERS:
         prefix = builtin.name.upper()
         entry = declared.get(builtin.name, {})
@@ -210,9 +217,7 @@ def _providers(source: _Source) -> dict[str, Provider]:
             raise ConfigError(f"{source.prefix}providers.{builtin.name}", "must be a table")
         _known_keys(f"{source.prefix}providers.{builtin.name}", entry, BUILTIN_PROVIDER_KEYS)
         sub = _Source(source.env, entry, f"{source.prefix}providers.{builtin.name}.")
-        keys = sub.get(f"{prefix}_API_KEYS", "api_keys", _key_list, none)
-        if not keys:
-            keys = sub.get(f"{prefix}_API_KEY", "api_key", _key_list, none)
+        keys = _provider_keys(sub, prefix)
         providers[builtin.name] = Provider(
             name=builtin.name,
             protocol=builtin.protocol,
@@ -230,8 +235,8 @@ def _providers(source: _Source) -> dict[str, Provider]:
         if not isinstance(entry, dict) or "base_url" not in entry:
             raise ConfigError(setting, "needs a base_url")
         _known_keys(setting, entry, CUSTOM_PROVIDER_KEYS)
-        file_keys = _Source({}, entry, setting + ".")
-        keys = file_keys.get("", "api_keys", _key_list, none) or file_keys.get("", "api_key", _key_list, none)
+        # Custom providers take keys from the file only (an empty env: no variable names them).
+        keys = _provider_keys(_Source({}, entry, setting + "."), name.upper())
         protocol = entry.get("protocol", "openai")
         if protocol not in ("openai", "anthropic"):
             raise ConfigError(f"{setting}.protocol", f"{protocol!r} is not 'openai' or 'anthropic'")

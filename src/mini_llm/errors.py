@@ -6,6 +6,8 @@ from typing import Final, Literal
 
 import msgspec
 
+from mini_llm.asgi import Headers
+
 Protocol = Literal["openai", "anthropic"]
 
 _OPENAI_TYPES: Final = {
@@ -37,12 +39,14 @@ class GatewayError(Exception):
         *,
         code: str | None = None,
         param: str | None = None,
+        headers: Headers | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.code = code
         self.param = param
+        self.headers: Headers = headers or []  # extra response headers, e.g. Allow on a 405
 
 
 class UpstreamUnreachable(GatewayError, ConnectionError):

@@ -199,11 +199,12 @@ async def relay_stream(
             observer.truncated = True
             raise UpstreamUnreachable("the provider ended the stream in the middle of an event")
         await send({"type": "http.response.body", "body": b"", "more_body": False})
-    except EventTooLarge as exc:
-        observer.error = True
-        failure = UpstreamUnreachable(f"the provider sent an oversized event: {exc}")
-        await send({"type": "http.response.body", "body": stream_error_event(protocol, failure), "more_body": False})
-    except GatewayError as exc:
+    except (EventTooLarge, GatewayError) as exc:
         # NOTE: the 200 already went out, so the failure travels in-stream, as providers do it.
         observer.error = True
-        await send({"type": "http.response.body", "body": stream_error_event(protocol, exc), "more_body": False})
+        failure = (
+            exc
+            if isinstance(exc, GatewayError)
+            else UpstreamUnreachable(f"the provider sent an oversized event: {exc}")
+        )
+        await send({"type": "http.response.body", "body": stream_error_event(protocol, failure), "more_body": False})

@@ -104,13 +104,13 @@ async def run_checks(url: str, models: list[str] | None, request_timeout: float)
 
         checks = [await _check("health", "-", health), await _check("models", "-", list_models)]
         for model in models or listed:
-            chat = {"model": model, "messages": _PROMPT, "max_tokens": _MAX_TOKENS}
-            messages = {"model": model, "messages": _PROMPT, "max_tokens": _MAX_TOKENS}
-            for name, path, body, stream in (
-                ("chat", "/v1/chat/completions", chat, False),
-                ("chat stream", "/v1/chat/completions", chat, True),
-                ("messages", "/v1/messages", messages, False),
-                ("messages stream", "/v1/messages", messages, True),
+            # The same minimal body is valid for both protocols.
+            body = {"model": model, "messages": _PROMPT, "max_tokens": _MAX_TOKENS}
+            for name, path, stream in (
+                ("chat", "/v1/chat/completions", False),
+                ("chat stream", "/v1/chat/completions", True),
+                ("messages", "/v1/messages", False),
+                ("messages stream", "/v1/messages", True),
             ):
                 checks.append(await _check(name, model, functools.partial(_post, session, base + path, body, stream)))
     return hot_path, checks

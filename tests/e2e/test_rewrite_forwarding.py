@@ -14,13 +14,17 @@ TEMPLATE = (
 )
 
 
+def _rewritten(model: str) -> bytes:
+    """What upstream must receive: the template with `model` swapped. Whitespace between top-level
+    tokens is not part of any value, and msgspec re-emits it compactly."""
+    return TEMPLATE.replace("MODEL", f'"{model}"').replace('"max_tokens":   7', '"max_tokens":7').encode()
+
+
 def test_alias_rewrite_changes_only_the_model(gateway: GatewayProcess, upstream: FakeUpstream) -> None:
     sent = TEMPLATE.replace("MODEL", '"fast"').encode()
     response = request(gateway.url, "POST", "/v1/chat/completions", sent, {"Content-Type": "application/json"})
     assert response.status == 200
-    # Whitespace between top-level tokens is not part of any value; msgspec re-emits it compactly.
-    expected = TEMPLATE.replace("MODEL", '"gpt-4o-mini"').replace('"max_tokens":   7', '"max_tokens":7')
-    assert upstream.last().body == expected.encode()
+    assert upstream.last().body == _rewritten("gpt-4o-mini")
 
 
 def test_unrenamed_model_forwards_the_exact_bytes(gateway: GatewayProcess, upstream: FakeUpstream) -> None:
@@ -34,5 +38,4 @@ def test_provider_prefix_is_stripped_in_the_body(gateway: GatewayProcess, upstre
     sent = TEMPLATE.replace("MODEL", '"anthropic:claude-opus-4"').encode()
     response = request(gateway.url, "POST", "/v1/messages", sent, {"Content-Type": "application/json"})
     assert response.status == 200
-    expected = TEMPLATE.replace("MODEL", '"claude-opus-4"').replace('"max_tokens":   7', '"max_tokens":7')
-    assert upstream.last().body == expected.encode()
+    assert upstream.last().body == _rewritten("claude-opus-4")
