@@ -65,6 +65,7 @@ def _serve(args: argparse.Namespace) -> int:
         settings.drain_timeout,
         settings.drain_delay,
         "mini-llm gateway",
+        args.ready_file or os.environ.get("MINI_LLM_READY_FILE") or None,
     )
 
 
@@ -77,7 +78,9 @@ def _mock_upstream(args: argparse.Namespace) -> int:
         port = server.pick_port(args.host, args.port, 0)
     except server.PortUnavailable as exc:
         return _fail(str(exc), EXIT_PORT)
-    return server.run("mini_llm.mock_upstream:app", args.host, port, args.workers, 5, 0, "mini-llm mock upstream")
+    return server.run(
+        "mini_llm.mock_upstream:app", args.host, port, args.workers, 5, 0, "mini-llm mock upstream", args.ready_file
+    )
 
 
 def _config_check(args: argparse.Namespace) -> int:
@@ -110,6 +113,10 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="port (MINI_LLM_PORT, default 3333; 0 = any free port)")
     serve.add_argument("--workers", type=int, help="worker processes (MINI_LLM_WORKERS, default 1)")
     serve.add_argument("--config", help="TOML config file (MINI_LLM_CONFIG)")
+    serve.add_argument(
+        "--ready-file",
+        help="once serving, write {url, host, port, pid} as JSON to this path (MINI_LLM_READY_FILE); for supervisors",
+    )
     serve.set_defaults(func=_serve)
 
     mock = commands.add_parser("mock-upstream", help="serve the mock provider as its own HTTP server")
@@ -117,6 +124,7 @@ def _parser() -> argparse.ArgumentParser:
     mock.add_argument("--port", type=int, default=9999, help="port (default 9999; 0 = any free port)")
     mock.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     mock.add_argument("--token-delay", type=float, help="seconds between streamed tokens (default 0)")
+    mock.add_argument("--ready-file", help="once serving, write {url, host, port, pid} as JSON to this path")
     mock.set_defaults(func=_mock_upstream)
 
     check_run = commands.add_parser(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import json
 import math
 import os
 import socket
@@ -88,6 +89,15 @@ def url_of(host: str, port: int) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
+def write_ready_file(path: str, host: str, port: int) -> None:
+    """Tell a supervising process the real address, atomically: it never reads half a file."""
+    record = {"url": url_of(host, port), "host": host, "port": port, "pid": os.getpid()}
+    partial = f"{path}.partial"
+    with open(partial, "w", encoding="utf-8") as out:
+        json.dump(record, out)
+    os.replace(partial, path)
+
+
 class _DrainingGranian(Granian):  # type: ignore[misc,valid-type]
     """On the first SIGTERM/SIGINT: mark draining (/ready -> 503), wait drain_delay, then stop.
 
@@ -95,8 +105,11 @@ class _DrainingGranian(Granian):  # type: ignore[misc,valid-type]
     workers_kill_timeout; lifespan shutdown closes the upstream pool.
     """
 
-    def __init__(self, *args: Any, drain_marker: str, drain_delay: float, banner: str, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, drain_marker: str, drain_delay: float, banner: str, ready_file: str | None, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
+        self._ready_file = ready_file
         self._drain_marker = drain_marker
         self._drain_delay = drain_delay
         self._draining = False
@@ -112,6 +125,8 @@ class _DrainingGranian(Granian):  # type: ignore[misc,valid-type]
         deadline = time.monotonic() + 60
         while not self.interrupt_signal and time.monotonic() < deadline:
             if _answers_health(self.bind_addr, self.bind_port):
+                if self._ready_file:
+                    write_ready_file(self._ready_file, self.bind_addr, self.bind_port)
                 print(f"{self._banner} running on {url_of(self.bind_addr, self.bind_port)}", flush=True)
                 return
             if not any(worker.is_alive() for worker in self.wrks):
@@ -135,8 +150,20 @@ class _DrainingGranian(Granian):  # type: ignore[misc,valid-type]
             super().signal_handler_interrupt()
 
 
-def run(target: str, host: str, port: int, workers: int, drain_timeout: float, drain_delay: float, banner: str) -> int:
-    """Serve the ASGI app `target` until signalled; returns the process exit status."""
+def run(
+    target: str,
+    host: str,
+    port: int,
+    workers: int,
+    drain_timeout: float,
+    drain_delay: float,
+    banner: str,
+    ready_file: str | None = None,
+) -> int:
+    """Serve the ASGI app `target` until signalled; returns the process exit status.
+
+    `ready_file`, when given, receives {"url", "host", "port", "pid"} as JSON once a worker answers.
+    """
     with tempfile.TemporaryDirectory(prefix="mini-llm-") as scratch:
         marker = os.path.join(scratch, "draining")
         os.environ["MINI_LLM_DRAIN_MARKER"] = marker
@@ -159,6 +186,7 @@ def run(target: str, host: str, port: int, workers: int, drain_timeout: float, d
             drain_marker=marker,
             drain_delay=drain_delay,
             banner=banner,
+            ready_file=ready_file,
         )
         try:
             server.serve()
