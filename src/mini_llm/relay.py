@@ -9,7 +9,7 @@ from typing import Any
 
 import msgspec
 
-from mini_llm.asgi import Headers, Receive, Send
+from mini_llm.asgi import Headers, Message, Receive, Send
 from mini_llm.errors import GatewayError, Protocol, UpstreamUnreachable, stream_error_event
 from mini_llm.hotpath import EventTooLarge, SSEEvent, SSESplitter
 
@@ -120,24 +120,41 @@ class DisconnectWatch:
 
     granian's send() does not raise after a disconnect (ASGI 2.3), so without this a gateway
     would keep a billed upstream request running for nobody; the caller's `finally` then
-    closes the upstream connection.
+    closes the upstream connection. granian's receive() returns a future, so the watch is a
+    done-callback on it (no task per request); a server whose receive() is a coroutine gets
+    a watcher task instead.
     """
 
-    __slots__ = ("_task", "_watcher", "gone")
+    __slots__ = ("_pending", "_receive", "_task", "gone")
 
     def __init__(self, receive: Receive) -> None:
         task = asyncio.current_task()
         assert task is not None
         self._task = task
+        self._receive = receive
         self.gone = False
-        self._watcher = asyncio.create_task(self._watch(receive))
+        self._pending: asyncio.Future[Message] | None = None
+        self._arm()
 
-    async def _watch(self, receive: Receive) -> None:
-        try:
-            while (await receive())["type"] != "http.disconnect":
-                pass
-        except Exception:  # a server that cannot tell us any more: keep serving, stop watching
+    def _arm(self) -> None:
+        awaitable = self._receive()
+        if asyncio.isfuture(awaitable):
+            self._pending = awaitable
+            awaitable.add_done_callback(self._on_message)
+        else:
+            self._pending = asyncio.ensure_future(awaitable)
+            self._pending.add_done_callback(self._on_message)
+
+    def _on_message(self, done: asyncio.Future[Message]) -> None:
+        if done is not self._pending or done.cancelled():
             return
+        if done.exception() is not None:  # a server that cannot tell us any more: stop watching
+            self._pending = None
+            return
+        if done.result()["type"] != "http.disconnect":
+            self._arm()  # e.g. the empty end of a body: keep listening
+            return
+        self._pending = None
         self.gone = True
         self._task.cancel()
 
@@ -149,7 +166,9 @@ class DisconnectWatch:
         return True
 
     def close(self) -> None:
-        self._watcher.cancel()
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.cancel()
 
 
 def _is_cut_event(tail: bytes) -> bool:

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Final
 
 import aiohttp
+from yarl import URL
 
 from mini_llm.asgi import Headers
 from mini_llm.errors import UpstreamTimeout, UpstreamUnreachable
@@ -104,6 +105,8 @@ class Upstream:
     def __init__(self, timeout: float) -> None:
         self.timeout = timeout
         self._session: aiohttp.ClientSession | None = None
+        # (provider, endpoint) -> parsed URL: aiohttp would otherwise parse the string per request.
+        self._urls: dict[tuple[str, str], URL] = {}
 
     async def open(self) -> None:
         connector = aiohttp.TCPConnector(
@@ -144,9 +147,13 @@ class Upstream:
     ) -> aiohttp.ClientResponse:
         """Send the request and return once the status line and headers are in."""
         assert self._session is not None, "Upstream.open() runs in lifespan startup"
+        url = self._urls.get((target.provider.name, path))
+        if url is None:
+            url = self._urls[target.provider.name, path] = URL(target.provider.url(path))
         with self._translated(target, "before answering"):
+            # A redirect goes back to the client as the provider sent it: a proxy never follows one.
             return await self._session.post(
-                target.provider.url(path), data=body, headers=upstream_headers(target, client)
+                url, data=body, headers=upstream_headers(target, client), allow_redirects=False
             )
 
     async def read(self, target: Target, response: aiohttp.ClientResponse) -> bytes:

@@ -73,12 +73,13 @@ async def forward(ctx: Context, req: Request, upstream_path: str, *, model_requi
         req.client_gone = True
     finally:
         watch.close()
-        elapsed = (time.perf_counter() - began) * 1000
-        req.note = f"model={envelope.model!r} target={target.provider.name}:{target.model!r} ms={elapsed:.1f}"
-        if observer is not None:
-            req.note += " " + observer.log_fields()
-        if req.client_gone:
-            req.note += " client_gone"
+        if ctx.settings.log_requests:  # the access-log line is built only when it is written
+            elapsed = (time.perf_counter() - began) * 1000
+            req.note = f"model={envelope.model!r} target={target.provider.name}:{target.model!r} ms={elapsed:.1f}"
+            if observer is not None:
+                req.note += " " + observer.log_fields()
+            if req.client_gone:
+                req.note += " client_gone"
 
 
 async def _answer_from_upstream(
