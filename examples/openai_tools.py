@@ -1,9 +1,9 @@
 """Function calling with the OpenAI SDK: `tools` goes through the gateway untouched.
 
 A model may answer with a tool call (run it, send the result back, ask again) or with plain
-text. The built-in mock provider never calls tools, so against it this prints its text answer;
-point an alias at a real model (`MINI_LLM_MODEL_ALIASES='{"fast": "openai:gpt-4o-mini"}'`) and
-set MINI_LLM_MODEL=fast to see the tool round trip.
+text. The built-in mock provider calls the first tool offered (string arguments set to "mock")
+and answers in text once the tool result is in; point an alias at a real model
+(`MINI_LLM_MODEL_ALIASES='{"fast": "openai:gpt-4o-mini"}'`, MINI_LLM_MODEL=fast) for a real one.
 """
 
 from __future__ import annotations

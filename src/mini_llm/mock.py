@@ -76,6 +76,38 @@ async def _paced(frames: list[bytes], delay: float) -> AsyncIterator[bytes]:
         yield frame
 
 
+def _tool_call(request: dict[str, Any], rid: str) -> dict[str, Any] | None:
+    """A call of the first offered function, while no tool result is in yet (non-stream only).
+
+    Every required string parameter gets the value "mock", so a client can run its tool and
+    send the result back; the next turn (last message from the tool) is answered with text.
+    """
+    tools, messages = request.get("tools"), request.get("messages")
+    if not tools or not isinstance(tools, list) or request.get("tool_choice") == "none":
+        return None
+    last = messages[-1] if isinstance(messages, list) and messages else None
+    if isinstance(last, dict) and last.get("role") == "tool":
+        return None
+    function = tools[0].get("function") if isinstance(tools[0], dict) else None
+    if not isinstance(function, dict) or not isinstance(function.get("name"), str):
+        return None
+    schema: Any = function.get("parameters")
+    properties: Any = schema.get("properties") if isinstance(schema, dict) else None
+    required: Any = schema.get("required") if isinstance(schema, dict) else None
+    arguments = {
+        name: "mock"
+        for name in (required if isinstance(required, list) else [])
+        if isinstance(properties, dict)
+        and isinstance(properties.get(name), dict)
+        and properties[name].get("type") == "string"
+    }
+    return {
+        "id": f"call_{rid[-12:]}",
+        "type": "function",
+        "function": {"name": function["name"], "arguments": _encode(arguments).decode()},
+    }
+
+
 def _chat(request: dict[str, Any], model: str, delay: float) -> MockReply:
     tokens = _tokens(request)
     rid, created = f"chatcmpl-mock-{_request_id(request)}", int(time.time())
@@ -85,8 +117,12 @@ def _chat(request: dict[str, Any], model: str, delay: float) -> MockReply:
         "total_tokens": _prompt_tokens(request) + len(tokens),
     }
     if not request.get("stream"):
-        message = {"role": "assistant", "content": "".join(tokens), "refusal": None}
-        choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": "stop"}
+        call = _tool_call(request, rid)
+        message: dict[str, Any] = {"role": "assistant", "content": "".join(tokens), "refusal": None}
+        if call is not None:
+            message = {"role": "assistant", "content": None, "refusal": None, "tool_calls": [call]}
+        finish = "stop" if call is None else "tool_calls"
+        choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": finish}
         body = {
             "id": rid,
             "object": "chat.completion",

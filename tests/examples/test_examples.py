@@ -72,3 +72,5 @@ def test_example_runs(gateway: GatewayProcess, path: Path) -> None:
         assert not re.search(r"\b(failed|error|skipped)\b", done.stdout), report
     else:  # every example talks to the mock provider, whose answers start with these words
         assert "Hello from" in done.stdout, report
+    if path.name == "openai_tools.py":  # the mock calls the tool, then answers the tool result
+        assert 'tool call: get_weather({"city":"mock"})' in done.stdout, report

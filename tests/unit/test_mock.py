@@ -390,3 +390,46 @@ class TestRequestModel:
     )
     def test_request_model(self, body: bytes | memoryview, model: str) -> None:
         assert mock.request_model(body) == model
+
+
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}, "days": {"type": "integer"}},
+            "required": ["city", "days"],
+        },
+    },
+}
+ASK = {"role": "user", "content": "Weather in Paris?"}
+
+
+def test_chat_with_tools_calls_the_first_tool_with_string_arguments_filled() -> None:
+    body = answer("/chat/completions", {"messages": [ASK], "tools": [WEATHER_TOOL]})
+    choice = body["choices"][0]
+    assert choice["finish_reason"] == "tool_calls"
+    assert choice["message"]["content"] is None
+    (call,) = choice["message"]["tool_calls"]
+    assert call["type"] == "function"
+    assert call["id"].startswith("call_")
+    assert call["function"]["name"] == "get_weather"
+    assert json.loads(call["function"]["arguments"]) == {"city": "mock"}
+
+
+@pytest.mark.parametrize(
+    "request_fields",
+    [
+        {"messages": [ASK, {"role": "tool", "tool_call_id": "call_1", "content": "sunny"}], "tools": [WEATHER_TOOL]},
+        {"messages": [ASK], "tools": [WEATHER_TOOL], "tool_choice": "none"},
+        {"messages": [ASK], "tools": []},
+        {"messages": [ASK], "tools": [{"type": "function"}]},
+    ],
+    ids=["after-tool-result", "tool-choice-none", "no-tools", "nameless-tool"],
+)
+def test_chat_answers_in_text_when_no_tool_call_is_due(request_fields: dict[str, Any]) -> None:
+    choice = answer("/chat/completions", request_fields)["choices"][0]
+    assert choice["finish_reason"] == "stop"
+    assert "tool_calls" not in choice["message"]
+    assert choice["message"]["content"] == text_of(mock.DEFAULT_TOKENS)
