@@ -162,6 +162,7 @@ class Upstream:
 
     async def chunks(self, target: Target, response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
         """The body as it arrives, without copying, with the same error mapping as `read`."""
+        read = response.content.readany  # one await per chunk; iter_any() would add an iterator layer
         with self._translated(target, "mid-stream"):
-            async for chunk in response.content.iter_any():
+            while chunk := await read():
                 yield chunk
