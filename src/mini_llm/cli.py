@@ -1,4 +1,4 @@
-"""The `mini-llm` command: serve, mock-upstream, smoke, config check."""
+"""The `mini-llm` command: serve, mock-upstream, smoke, bench, config check."""
 
 from __future__ import annotations
 
@@ -7,14 +7,35 @@ import logging
 import logging.config
 import os
 import sys
-from collections.abc import Sequence
+import textwrap
+from collections.abc import Callable, Sequence
+from typing import TypeAlias
 
 from mini_llm import __version__
 from mini_llm._flags import FlagError
 from mini_llm.config import ConfigError, Settings, load_settings
 
-EXIT_CONFIG = 2
+EXIT_FAILED = 1
 EXIT_PORT = 1
+EXIT_CONFIG = 2
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+CODES_SERVE = (
+    "  0  stopped normally (a drained SIGTERM/SIGINT included)\n"
+    "  1  no free port, or a worker that kept crashing\n"
+    "  2  usage or configuration error (one line on stderr names the setting)"
+)
+CODES_MOCK = (
+    "  0  stopped normally (SIGTERM/SIGINT included)\n  1  no free port, or a worker that kept crashing\n"
+    "  2  usage error"
+)
+CODES_CONFIG = "  0  the configuration is valid\n  2  usage error, or a bad setting (one line on stderr names it)"
+CODES_ALL = (
+    "  0    success\n"
+    "  1    a run-time failure: a smoke check, a bench request, no free port, a worker that kept crashing\n"
+    "  2    usage or configuration error, or a bench server that failed to start (one line on stderr)\n"
+    "  130  bench interrupted (its servers are stopped)"
+)
 
 
 def _fail(message: str, status: int) -> int:
@@ -88,60 +109,225 @@ def _config_check(args: argparse.Namespace) -> int:
         settings = _load(args)
     except (ConfigError, FlagError) as exc:
         return _fail(f"configuration error: {exc}", EXIT_CONFIG)
-    print(f"configuration OK ({settings.config_file or 'environment only'})")
-    print(settings.summary())
-    for alias, (provider, model) in settings.aliases.items():
-        print(f"alias {alias} -> {provider}:{model}")
+    print(f"configuration OK: {settings.summary()}\n")
+    print(settings.describe())
     return 0
 
 
 def _smoke(args: argparse.Namespace) -> int:
-    from mini_llm.smoke import smoke
+    from mini_llm import smoke
 
-    table, passed = smoke(args.url, args.model or None, args.timeout)
+    try:
+        url = smoke.gateway_url(args.url)
+    except ValueError as exc:
+        return _fail(str(exc), EXIT_USAGE)
+    try:
+        table, passed = smoke.smoke(url, args.model or None, args.timeout)
+    except smoke.Unreachable as exc:
+        return _fail(str(exc), EXIT_FAILED)
     print(table, flush=True)
-    return 0 if passed else 1
+    return 0 if passed else EXIT_FAILED
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mini-llm", description="A small, very fast LLM API gateway.")
-    parser.add_argument("--version", action="version", version=f"mini-llm {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True)
+def _bench(args: argparse.Namespace) -> int:
+    from mini_llm.bench import Options, bench
 
-    serve = commands.add_parser("serve", help="serve the gateway (granian, uvloop, HTTP/1.1)")
+    options = Options(
+        concurrency=args.concurrency,
+        duration=args.duration,
+        requests=args.requests,
+        streams=args.streams,
+        stream_tokens=args.stream_tokens,
+        workers=args.workers,
+        token_delay=args.token_delay,
+        no_extensions=args.no_extensions,
+    )
+    try:
+        return bench(options, args.json)
+    except KeyboardInterrupt:
+        return _fail("bench interrupted; its servers are stopped", EXIT_INTERRUPTED)
+
+
+def _number(kind: type[int] | type[float], low: float, high: float) -> Callable[[str], float]:
+    """An argparse type: a bad value is a usage error (exit 2) that names the range."""
+
+    def parse(raw: str) -> float:
+        try:
+            value = kind(raw)
+        except ValueError:
+            value = None
+        if value is None or not low <= value <= high:
+            noun = "an integer" if kind is int else "a number"
+            raise argparse.ArgumentTypeError(f"{raw!r} is not {noun} in {low:g}..{high:g}")
+        return value
+
+    return parse
+
+
+# A string: the class is generic only for type checkers.
+Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
+
+def _command(commands: Commands, name: str, summary: str, description: str, codes: str) -> argparse.ArgumentParser:
+    """A subcommand whose --help ends with its exit codes."""
+    return commands.add_parser(
+        name,
+        help=summary,
+        description=textwrap.fill(description, 79),
+        epilog=f"exit status:\n{codes}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
+def _add_serve(commands: Commands) -> None:
+    serve = _command(
+        commands,
+        "serve",
+        "serve the gateway (granian, uvloop, HTTP/1.1)",
+        "Serve the gateway. Flags win over MINI_LLM_* variables, which win over the config file. "
+        "Prints 'mini-llm gateway running on http://HOST:PORT' on stdout once a worker answers; logs go to stderr.",
+        CODES_SERVE,
+    )
     serve.add_argument("--host", help="bind address (MINI_LLM_HOST, default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (MINI_LLM_PORT, default 3333; 0 = any free port)")
-    serve.add_argument("--workers", type=int, help="worker processes (MINI_LLM_WORKERS, default 1)")
-    serve.add_argument("--config", help="TOML config file (MINI_LLM_CONFIG)")
+    serve.add_argument("--workers", type=int, metavar="N", help="worker processes (MINI_LLM_WORKERS, default 1)")
+    serve.add_argument("--config", metavar="FILE", help="TOML config file (MINI_LLM_CONFIG)")
     serve.add_argument(
         "--ready-file",
+        metavar="FILE",
         help="once serving, write {url, host, port, pid} as JSON to this path (MINI_LLM_READY_FILE); for supervisors",
     )
     serve.set_defaults(func=_serve)
 
-    mock = commands.add_parser("mock-upstream", help="serve the mock provider as its own HTTP server")
+
+def _add_mock_upstream(commands: Commands) -> None:
+    mock = _command(
+        commands,
+        "mock-upstream",
+        "serve the mock provider as its own HTTP server",
+        "Serve the mock provider over HTTP (OpenAI routes under /v1, Anthropic's /v1/messages), "
+        "for benchmarks and end-to-end tests of the real network path.",
+        CODES_MOCK,
+    )
     mock.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     mock.add_argument("--port", type=int, default=9999, help="port (default 9999; 0 = any free port)")
-    mock.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
-    mock.add_argument("--token-delay", type=float, help="seconds between streamed tokens (default 0)")
-    mock.add_argument("--ready-file", help="once serving, write {url, host, port, pid} as JSON to this path")
+    mock.add_argument("--workers", type=int, default=1, metavar="N", help="worker processes (default 1)")
+    mock.add_argument("--token-delay", type=float, metavar="S", help="seconds between streamed tokens (default 0)")
+    mock.add_argument(
+        "--ready-file", metavar="FILE", help="once serving, write {url, host, port, pid} as JSON to this path"
+    )
     mock.set_defaults(func=_mock_upstream)
 
-    check_run = commands.add_parser(
-        "smoke", help="check a running gateway: health, models, chat and messages (stream and not) per model"
-    )
-    check_run.add_argument("--url", default="http://127.0.0.1:3333", help="gateway URL (default http://127.0.0.1:3333)")
-    check_run.add_argument(
-        "--model", action="append", help="model or alias to check (repeatable; default: every model /v1/models lists)"
-    )
-    check_run.add_argument("--timeout", type=float, default=60.0, help="seconds per request (default 60)")
-    check_run.set_defaults(func=_smoke)
 
-    config = commands.add_parser("config", help="configuration tools")
-    config_commands = config.add_subparsers(dest="config_command", required=True)
-    check = config_commands.add_parser("check", help="validate and summarise the configuration (keys masked)")
-    check.add_argument("--config", help="TOML config file (MINI_LLM_CONFIG)")
+def _add_smoke(commands: Commands) -> None:
+    smoke = _command(
+        commands,
+        "smoke",
+        "check a running gateway: health, models, chat and messages per model",
+        "Check a running gateway: /health (and its hot path), /v1/models, then chat and messages, stream and "
+        "non-stream, for each --model, or else for every model /v1/models lists (the aliases, the models "
+        "providers declare, and mock). Prints a table with latencies; a model of the other protocol shows n/a. "
+        "Requests are tiny (max_tokens 5) but real.",
+        "  0  every check passed\n  1  a check failed, or nothing answers at --url\n  2  usage error",
+    )
+    smoke.add_argument("--url", default="http://127.0.0.1:3333", help="gateway URL (default http://127.0.0.1:3333)")
+    smoke.add_argument("--model", action="append", help="model or alias to check (repeatable)")
+    smoke.add_argument(
+        "--timeout",
+        type=_number(float, 0.001, 3600),
+        default=60.0,
+        metavar="S",
+        help="seconds per request (default 60)",
+    )
+    smoke.set_defaults(func=_smoke)
+
+
+def _add_bench(commands: Commands) -> None:
+    bench = _command(
+        commands,
+        "bench",
+        "compare a gateway against the mock upstream it proxies",
+        "Start a mock upstream and a gateway in front of it (child processes, always stopped), send the same load "
+        "straight to the mock and through the gateway (chat completions, then streams; every answer checked), and "
+        "print rate and latency p50/p99 side by side with the gateway/direct ratio. Progress goes to stderr.",
+        "  0  every request answered correctly\n  1  a request failed (see the errors column)\n"
+        "  2  usage error, or a server failed to start\n  130  interrupted (Ctrl-C or SIGTERM); servers stopped",
+    )
+    bench.add_argument(
+        "--concurrency",
+        type=_number(int, 1, 4096),
+        default=32,
+        metavar="N",
+        help="concurrent chat requests (default 32)",
+    )
+    bench.add_argument(
+        "--duration", type=_number(float, 0.1, 3600), default=5.0, metavar="S", help="seconds per run (default 5)"
+    )
+    bench.add_argument(
+        "--requests",
+        type=_number(int, 1, 10**9),
+        metavar="N",
+        help="requests (or streams) per run, instead of --duration",
+    )
+    bench.add_argument(
+        "--streams",
+        type=_number(int, 0, 4096),
+        default=8,
+        metavar="N",
+        help="concurrent streams (default 8; 0 skips them)",
+    )
+    bench.add_argument(
+        "--stream-tokens",
+        type=_number(int, 1, 4096),
+        default=50,
+        metavar="N",
+        help="token events per stream (default 50)",
+    )
+    bench.add_argument(
+        "--workers",
+        type=_number(int, 1, 256),
+        default=1,
+        metavar="N",
+        help="workers of the gateway and of the mock (default 1)",
+    )
+    bench.add_argument(
+        "--token-delay",
+        type=_number(float, 0, 10),
+        default=0.0,
+        metavar="S",
+        help="the mock's seconds between tokens (default 0)",
+    )
+    bench.add_argument("--no-extensions", action="store_true", help="run the gateway on the pure-Python hot path")
+    bench.add_argument("--json", action="store_true", help="print one JSON document instead of the table")
+    bench.set_defaults(func=_bench)
+
+
+def _add_config(commands: Commands) -> None:
+    config = _command(commands, "config", "configuration tools", "Configuration tools.", CODES_CONFIG)
+    config_commands = config.add_subparsers(dest="config_command", required=True, metavar="COMMAND")
+    check = _command(
+        config_commands,
+        "check",
+        "validate and print the effective configuration (keys masked)",
+        "Validate the configuration (environment, then the --config file) and print every effective setting "
+        "with its variable, the providers with masked keys (sk-...abcd), and the aliases.",
+        CODES_CONFIG,
+    )
+    check.add_argument("--config", metavar="FILE", help="TOML config file (MINI_LLM_CONFIG)")
     check.set_defaults(func=_config_check)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mini-llm",
+        description="A small, very fast LLM API gateway.",
+        epilog=f"exit status (each command's --help has its own list):\n{CODES_ALL}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"mini-llm {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in (_add_serve, _add_mock_upstream, _add_smoke, _add_bench, _add_config):
+        add(commands)
     return parser
 
 

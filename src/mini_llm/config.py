@@ -37,6 +37,8 @@ TOP_LEVEL_KEYS: Final = frozenset(
     }
 )
 BUILTIN_PROVIDER_KEYS: Final = frozenset({"api_key", "api_keys", "base_url", "models"})
+# Keys shorter than this are shown as *** only: a prefix and the last 4 would give away too much of them.
+MASK_MIN_LENGTH: Final = 20
 CUSTOM_PROVIDER_KEYS: Final = BUILTIN_PROVIDER_KEYS | {"protocol"}
 
 T = TypeVar("T")
@@ -82,6 +84,49 @@ class Settings:
             f"workers: {self.workers}; max body: {self.max_body_bytes} bytes; "
             f"upstream timeout: {self.upstream_timeout:g}s"
         )
+
+    def describe(self) -> str:
+        """Every effective setting with the variable that sets it, then providers (keys masked) and aliases.
+
+        For `mini-llm config check`: what the gateway would run with, safe to paste into a bug report.
+        """
+        rows = [
+            ("host", self.host),
+            ("port", str(self.port)),
+            ("port_retries", str(self.port_retries)),
+            ("workers", str(self.workers)),
+            ("max_body_bytes", str(self.max_body_bytes)),
+            ("body_timeout", f"{self.body_timeout:g}s"),
+            ("upstream_timeout", f"{self.upstream_timeout:g}s"),
+            ("log_requests", str(self.log_requests).lower()),
+            ("no_extensions", str(self.no_extensions).lower()),
+            ("mock_token_delay", f"{self.mock_token_delay:g}s"),
+            ("drain_timeout", f"{self.drain_timeout:g}s"),
+            ("drain_delay", f"{self.drain_delay:g}s"),
+        ]
+        lines = [f"config file: {self.config_file or 'none (environment and defaults only)'}", ""]
+        lines.append(f"{'setting':<18} {'value':<12} env var")
+        lines += [f"{name:<18} {value:<12} MINI_LLM_{name.upper()}" for name, value in rows]
+        lines += ["", "providers:"]
+        for provider in self.providers.values():
+            if provider.name == MOCK:
+                lines.append(f"  {MOCK:<10} built in, both protocols, no key needed")
+                continue
+            keys = ", ".join(mask_key(key) for key in provider.keys)
+            if not keys:
+                keys = f"none (set {provider.key_setting})" if provider.key_required else "none"
+            lines.append(f"  {provider.name:<10} {provider.protocol} protocol, {provider.base_url}")
+            lines.append(f"  {'':<10} keys: {keys}")
+            if provider.models:
+                lines.append(f"  {'':<10} models: {', '.join(provider.models)}")
+        lines += ["", "aliases (MINI_LLM_MODEL_ALIASES):" if self.aliases else "aliases: none"]
+        lines += [f"  {alias} -> {provider}:{model}" for alias, (provider, model) in self.aliases.items()]
+        return "\n".join(lines)
+
+
+def mask_key(key: str) -> str:
+    """Enough of a key to tell which one is configured (`sk-...abcd`), never enough to use it."""
+    return f"{key[:3]}...{key[-4:]}" if len(key) >= MASK_MIN_LENGTH else "***"
 
 
 class _Source:

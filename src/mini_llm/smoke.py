@@ -8,6 +8,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import msgspec
@@ -29,6 +30,18 @@ class Check:
 
 class _Failed(Exception):
     """A check's failure, with a message meant for the table."""
+
+
+class Unreachable(Exception):
+    """Nothing answers at the URL: one line says so, instead of a table of identical failures."""
+
+
+def gateway_url(url: str) -> str:
+    """The base URL without a trailing slash; ValueError (a usage error) unless it is http(s)://host[:port]."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"--url {url!r} is not an http(s) URL with a host")
+    return url.rstrip("/")
 
 
 async def _json(response: aiohttp.ClientResponse) -> Any:
@@ -76,18 +89,25 @@ async def _check(name: str, model: str, run: Callable[[], Awaitable[str]]) -> Ch
     )
 
 
-async def run_checks(url: str, models: list[str] | None, request_timeout: float) -> tuple[str, list[Check]]:
-    """Health, models, then chat and messages (stream and not) for each alias or given model."""
-    base = url.rstrip("/")
+async def run_checks(base: str, models: list[str] | None, request_timeout: float) -> tuple[str, list[Check]]:
+    """Health, models, then chat and messages (stream and not) for each given model, or else for every
+    model /v1/models lists: the configured aliases, the models providers declare, and `mock`.
+
+    Raises Unreachable when the health request cannot connect at all.
+    """
     limits = aiohttp.ClientTimeout(total=request_timeout)
     async with aiohttp.ClientSession(timeout=limits) as session:
         hot_path = "?"
 
         async def health() -> str:
             nonlocal hot_path
-            async with session.get(base + "/health") as response:
+            try:
+                response = await session.get(base + "/health")
+            except (aiohttp.ClientConnectionError, TimeoutError) as exc:
+                raise Unreachable(f"cannot reach the gateway at {base}: {str(exc) or type(exc).__name__}") from exc
+            async with response:
                 payload = await _json(response)
-                if response.status != 200 or payload.get("status") != "ok":
+                if response.status != 200 or not isinstance(payload, dict) or payload.get("status") != "ok":
                     raise _Failed(f"HTTP {response.status}: {payload}")
                 hot_path = str(payload.get("hot_path"))
                 return f"hot path {hot_path}, providers {','.join(payload.get('providers', []))}"
@@ -122,11 +142,13 @@ def report(url: str, hot_path: str, checks: list[Check]) -> str:
     rows.append(f"{'check':<16} {'model':<{width}} {'result':<6} {'ms':>8}  detail")
     rows += [f"{c.name:<16} {c.model:<{width}} {c.outcome:<6} {c.ms:>8.1f}  {c.detail}" for c in checks]
     failed = sum(c.outcome == "FAIL" for c in checks)
-    rows += ["", f"{len(checks) - failed} passed, {failed} failed" if failed else f"all {len(checks)} checks passed"]
+    skipped = sum(c.outcome == "n/a" for c in checks)
+    counts = f"{len(checks) - failed - skipped} passed, {skipped} n/a"
+    rows += ["", f"{failed} failed, {counts}" if failed else f"all checks passed ({counts})"]
     return "\n".join(rows)
 
 
 def smoke(url: str, models: list[str] | None, timeout: float) -> tuple[str, bool]:
-    """Run the checks; returns the printable table and whether every check passed."""
+    """Run the checks against the base URL `url`; returns the printable table and whether every check passed."""
     hot_path, checks = asyncio.run(run_checks(url, models, timeout))
     return report(url, hot_path, checks), all(c.outcome != "FAIL" for c in checks)

@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from tests.e2e.gateway_process import GatewayProcess, run_cli
+import json
+import socket
+
+from tests.e2e.gateway_process import GatewayProcess, run_cli, write_config
+
+
+def closed_port() -> int:
+    """A port nothing listens on (it was free a moment ago)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
 
 
 def test_smoke_passes_every_listed_model(gateway: GatewayProcess) -> None:
@@ -12,18 +23,46 @@ def test_smoke_passes_every_listed_model(gateway: GatewayProcess) -> None:
     assert result.returncode == 0, result.stdout
     assert f"(hot path: {hotpath.IMPLEMENTATION})" in result.stdout
     lines = result.stdout.splitlines()
+    assert lines[2].split() == ["check", "model", "result", "ms", "detail"]
     for model in ("fast", "smart", "echo", "mock"):
         checked = [line for line in lines if f" {model} " in line]
         assert len(checked) == 4, result.stdout  # chat, chat stream, messages, messages stream
     # An OpenAI alias cannot answer /v1/messages: reported as n/a, not as a failure.
     assert any(line.startswith("messages ") and " fast " in line and " n/a " in line for line in lines)
-    assert result.stdout.rstrip().endswith("checks passed")
+    assert lines[-1].startswith("all checks passed (") and lines[-1].endswith(" n/a)")
 
 
 def test_smoke_fails_loudly(gateway: GatewayProcess) -> None:
     result = run_cli("smoke", "--url", gateway.url, "--model", "status-500", timeout=60)
     assert result.returncode == 1
     assert "FAIL" in result.stdout and "HTTP 500" in result.stdout
-    unreachable = run_cli("smoke", "--url", "http://127.0.0.1:9", "--timeout", "2", timeout=60)
-    assert unreachable.returncode == 1
-    assert "health" in unreachable.stdout and "FAIL" in unreachable.stdout
+
+
+def test_alias_to_an_unreachable_provider_fails() -> None:
+    config = write_config(f'[providers.dead]\nbase_url = "http://127.0.0.1:{closed_port()}/v1"\n')
+    aliases = json.dumps({"broken": "dead:some-model"})
+    process = GatewayProcess({"MINI_LLM_CONFIG": config, "MINI_LLM_MODEL_ALIASES": aliases}).start()
+    try:
+        result = run_cli("smoke", "--url", process.url, "--timeout", "10", timeout=60)
+    finally:
+        process.stop()
+    assert result.returncode == 1, result.stdout
+    rows = {tuple(line.split()[:3]) for line in result.stdout.splitlines()}
+    assert ("chat", "broken", "FAIL") in rows
+    assert ("chat", "mock", "pass") in rows  # the other models are still checked
+    assert result.stdout.splitlines()[-1].startswith("2 failed, ")
+
+
+def test_nothing_listening_is_one_line() -> None:
+    url = f"http://127.0.0.1:{closed_port()}"
+    result = run_cli("smoke", "--url", url, "--timeout", "2", timeout=60)
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr.startswith(f"mini-llm: cannot reach the gateway at {url}: ")
+    assert len(result.stderr.splitlines()) == 1
+
+
+def test_bad_url_is_a_usage_error() -> None:
+    result = run_cli("smoke", "--url", "127.0.0.1:3333")
+    assert result.returncode == 2
+    assert result.stderr == "mini-llm: --url '127.0.0.1:3333' is not an http(s) URL with a host\n"

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
 from mini_llm._flags import FALSE_WORDS, TRUE_WORDS, FlagError, parse_flag
-from mini_llm.config import ConfigError, Settings, load_settings
+from mini_llm.config import ConfigError, Settings, load_settings, mask_key
 
 KEY_A = "sk-test-aaaaaaaaaaaaaaaa"
 KEY_B = "sk-test-bbbbbbbbbbbbbbbb"
@@ -449,6 +450,45 @@ class TestNoKeyIsPrinted:
         assert "keys=2" in text
         for key in (KEY_A, KEY_B, KEY_C):
             assert key not in text
+
+
+class TestDescribe:
+    """`config check` prints this: every value, keys masked to a prefix and their last 4 characters."""
+
+    def test_every_setting_with_its_variable(self) -> None:
+        text = load_settings({"MINI_LLM_PORT": "8080", "MINI_LLM_DRAIN_DELAY": "1.5"}).describe()
+        assert "config file: none" in text
+        assert re.search(r"^port +8080 +MINI_LLM_PORT$", text, re.M)
+        assert re.search(r"^drain_delay +1.5s +MINI_LLM_DRAIN_DELAY$", text, re.M)
+        assert re.search(r"^log_requests +false +MINI_LLM_LOG_REQUESTS$", text, re.M)
+        assert "aliases: none" in text
+
+    def test_keys_are_masked(self) -> None:
+        text = load_settings({"OPENAI_API_KEYS": f"{KEY_A},sk-short", "ANTHROPIC_API_KEY": KEY_C}).describe()
+        assert "keys: sk-...aaaa, ***" in text
+        assert "keys: sk-...cccc" in text
+        for key in (KEY_A, KEY_C, "sk-short", KEY_A[:-4]):
+            assert key not in text
+
+    @pytest.mark.parametrize(
+        ("key", "masked"),
+        [("sk-proj-0123456789abcdef", "sk-...cdef"), ("x" * 19, "***"), ("a", "***")],
+    )
+    def test_mask_key(self, key: str, masked: str) -> None:
+        assert mask_key(key) == masked
+
+    def test_providers_and_aliases(self, tmp_path: Path) -> None:
+        path = write_config(
+            tmp_path,
+            '[aliases]\nlocal = "vllm:llama"\n[providers.vllm]\nbase_url = "http://127.0.0.1:8000/v1"\n'
+            'models = ["llama"]\n',
+        )
+        text = load_settings({}, path).describe()
+        assert f"config file: {path}" in text
+        assert "vllm       openai protocol, http://127.0.0.1:8000/v1" in text
+        assert "models: llama" in text
+        assert "keys: none (set OPENAI_API_KEY or OPENAI_API_KEYS)" in text
+        assert "local -> vllm:llama" in text
 
 
 class TestParseFlag:
