@@ -4,6 +4,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.mini-llm-installed
 SOURCES := pyproject.toml setup.py $(wildcard ext/*.pyx)
+# Debian packages the tests drive: Chromium for the playground test (never Playwright's own download).
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: setup serve test lint typecheck pytest pytest-pure bench annotate clean
 
@@ -15,6 +18,10 @@ $(STAMP): $(SOURCES)
 	touch $@
 
 setup: $(STAMP)
+
+$(CHROMIUM):
+	$(SUDO) apt-get update -qq
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium
 
 serve: setup
 	$(BIN)/mini-llm serve
@@ -28,10 +35,10 @@ typecheck: setup
 
 # The whole suite on the compiled hot path (benchmarks run once each as checks),
 # then again on the pure-Python path (MINI_LLM_NO_EXTENSIONS=1), as aiohttp's CI matrix does.
-pytest: setup
+pytest: setup $(CHROMIUM)
 	$(BIN)/pytest tests benchmarks --benchmark-disable -p no:cacheprovider
 
-pytest-pure: setup
+pytest-pure: setup $(CHROMIUM)
 	MINI_LLM_NO_EXTENSIONS=1 $(BIN)/pytest tests -p no:cacheprovider
 
 test: lint typecheck pytest pytest-pure

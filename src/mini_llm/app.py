@@ -18,6 +18,7 @@ from mini_llm.relay import send_whole
 from mini_llm.routes import anthropic, openai, ops, playground
 from mini_llm.routes.proxy import JSON_HEADERS
 from mini_llm.routing import Router
+from mini_llm.server import tie_worker_to_server
 from mini_llm.upstream import Upstream
 
 logger = logging.getLogger("mini_llm")
@@ -107,6 +108,7 @@ class GatewayApp:
                 return
 
     async def _start(self) -> Context:
+        tie_worker_to_server()
         settings = load_settings(os.environ)
         if not logger.handlers:
             handler = logging.StreamHandler(sys.stderr)

@@ -10,6 +10,7 @@ from mini_llm.asgi import Headers, Receive, Scope, Send
 from mini_llm.config import load_settings
 from mini_llm.errors import GatewayError, Protocol, error_body
 from mini_llm.relay import send_whole
+from mini_llm.server import tie_worker_to_server
 
 # Served path -> mock endpoint: OpenAI routes under /v1, Anthropic's at /v1/messages.
 _ENDPOINTS: Final = {
@@ -34,6 +35,7 @@ class MockUpstreamApp:
             while True:
                 message = await receive()
                 if message["type"] == "lifespan.startup":
+                    tie_worker_to_server()
                     self.delay = load_settings(os.environ).mock_token_delay
                     await send({"type": "lifespan.startup.complete"})
                 else:

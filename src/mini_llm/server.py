@@ -17,6 +17,8 @@ from granian import Granian
 from granian.constants import HTTPModes, Interfaces, Loops
 from granian.http import HTTP1Settings
 
+from mini_llm._parent_death import parent_death_tie
+
 # Concurrent connections per worker (granian's backpressure): high, for many idle streams.
 MAX_CONNECTIONS_PER_WORKER: Final = 16384
 BACKLOG: Final = 2048
@@ -40,6 +42,10 @@ LOG_CONFIG: Final[dict[str, Any]] = {
         "mini_llm": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
     },
 }
+
+
+# Set by run() for the workers it forks, so they can tie themselves to it.
+SERVER_PID_ENV: Final = "MINI_LLM_SERVER_PID"
 
 
 class PortUnavailable(OSError):
@@ -83,6 +89,18 @@ def _answers_health(host: str, port: int) -> bool:
             return conn.recv(12).startswith(b"HTTP/1.1 200")
     except OSError:
         return False
+
+
+def tie_worker_to_server() -> None:
+    """Run in a worker at start-up: it dies with the `mini-llm` process that forked it.
+
+    granian's workers otherwise outlive a main process killed with SIGKILL and keep serving on
+    the port, so a restarted gateway could not bind it.
+    """
+    server_pid = os.environ.get(SERVER_PID_ENV)
+    tie = parent_death_tie()
+    if server_pid and tie is not None and os.getpid() != int(server_pid):
+        tie(int(server_pid))
 
 
 def url_of(host: str, port: int) -> str:
@@ -167,6 +185,7 @@ def run(
     with tempfile.TemporaryDirectory(prefix="mini-llm-") as scratch:
         marker = os.path.join(scratch, "draining")
         os.environ["MINI_LLM_DRAIN_MARKER"] = marker
+        os.environ[SERVER_PID_ENV] = str(os.getpid())
         server = _DrainingGranian(
             target,
             address=host,

@@ -193,3 +193,31 @@ def test_gateway_over_the_mock_upstream_server(mock_upstream: str, closing: Clos
             assert "".join(s.text_stream) == "Hello from the"
     finally:
         process.stop()
+
+
+def _alive(pid: int) -> bool:
+    """A zombie (dead, not yet reaped by pid 1 in this sandbox) counts as gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_workers_die_with_a_killed_main_process() -> None:
+    """granian's workers would outlive a SIGKILLed main process and keep the port; ours follow it."""
+    gateway = GatewayProcess({}).start()
+    assert gateway.proc is not None
+    main = gateway.proc.pid
+    workers = [int(pid) for pid in subprocess.check_output(["pgrep", "-P", str(main)], text=True).split()]
+    assert workers
+    gateway.proc.kill()
+    gateway.proc.wait(timeout=10)
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(_alive(pid) for pid in workers)
+    host, port = gateway.url.removeprefix("http://").split(":")
+    with socket.socket() as probe:
+        assert probe.connect_ex((host, int(port))) != 0, "the port still answers"
+    gateway.stop()
