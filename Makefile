@@ -6,9 +6,11 @@ STAMP := $(VENV)/.mini-llm-installed
 SOURCES := pyproject.toml setup.py $(wildcard ext/*.pyx)
 # Debian packages the tests drive: Chromium for the playground test (never Playwright's own download).
 CHROMIUM := /usr/bin/chromium
+WRK := /usr/bin/wrk
+NGINX := /usr/sbin/nginx
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup serve test lint typecheck pytest pytest-pure bench annotate clean
+.PHONY: setup serve test lint typecheck pytest pytest-pure bench bench-e2e annotate clean
 
 $(STAMP): $(SOURCES)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,6 +25,14 @@ $(CHROMIUM):
 	$(SUDO) apt-get update -qq
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium
 
+$(WRK):
+	$(SUDO) apt-get update -qq
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk
+
+$(NGINX):
+	$(SUDO) apt-get update -qq
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx-light
+
 serve: setup
 	$(BIN)/mini-llm serve
 
@@ -35,16 +45,20 @@ typecheck: setup
 
 # The whole suite on the compiled hot path (benchmarks run once each as checks),
 # then again on the pure-Python path (MINI_LLM_NO_EXTENSIONS=1), as aiohttp's CI matrix does.
-pytest: setup $(CHROMIUM)
+pytest: setup $(CHROMIUM) $(WRK)
 	$(BIN)/pytest tests benchmarks --benchmark-disable -p no:cacheprovider
 
-pytest-pure: setup $(CHROMIUM)
+pytest-pure: setup $(CHROMIUM) $(WRK)
 	MINI_LLM_NO_EXTENSIONS=1 $(BIN)/pytest tests -p no:cacheprovider
 
 test: lint typecheck pytest pytest-pure
 
 bench: setup
 	$(BIN)/pytest benchmarks --benchmark-only --benchmark-columns=median,iqr,ops --benchmark-sort=name
+
+# The end-to-end load benchmark (README "End-to-end benchmark"): ARGS="--quick" for a short run.
+bench-e2e: setup $(WRK) $(NGINX)
+	$(BIN)/python -m benchmarks.e2e $(ARGS)
 
 annotate: setup
 	MINI_LLM_CYTHON_ANNOTATE=1 $(BIN)/python setup.py build_ext --inplace

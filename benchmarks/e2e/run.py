@@ -1,0 +1,231 @@
+"""Runs every system under test, one after the other, against the same upstreams, and collects the results."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import resource
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Final
+
+from . import idle, litellm_venv, machine, nginx, payloads, procstat, streams, wrk
+from .procs import HOST, Child, StartError, free_port, running
+from .systems import SYSTEMS, System, mock_upstream
+
+Tally = Callable[[Any], int]  # what a load phase completed: wrk requests or streams
+AUTH: Final = litellm_venv.MASTER_KEY  # every client sends it; only LiteLLM checks it
+IDLE_TOKEN_DELAY: Final = 600.0  # the idle upstream sends headers, then nothing while we measure
+# Upstream role -> the load phases run through each system against it: wrk at 64 and 1 connections,
+# `concurrency` streams, and `ttfb_concurrency` streams (a light load, so TTFB is not queueing).
+SESSIONS: Final = {
+    "mock": ("wrk64", "wrk1", "streams"),
+    "mock-delay": ("streams", "ttfb"),
+    "nginx-json": ("wrk64",),
+    "nginx-sse": ("streams",),
+}
+
+
+@dataclass(frozen=True)
+class Options:
+    systems: list[str]
+    duration: int
+    warmup: int
+    concurrency: int
+    ttfb_concurrency: int
+    token_delay: float
+    control: bool
+    idle: list[int]
+    idle_system: str
+    sut_cpu: int | None
+    load_cpu: int | None
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """An upstream role: its base URL and the processes serving it (the canned nginx serves two roles)."""
+
+    url: str
+    pids: Callable[[], list[int]]
+    cold_start_s: float
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def _model(role: str) -> str:
+    """The model name a routed system (LiteLLM) maps to `role`'s upstream; the others always get MODEL."""
+    return payloads.MODEL if role == "mock" else f"{payloads.MODEL}-{role}"
+
+
+def _load_cpu_seconds() -> float:
+    """CPU time of the load side: this process (the stream client) and its waited-for children (wrk)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def _measured(run: Callable[[], Any], count: Tally, sut: list[int], up: list[int]) -> dict[str, Any]:
+    """Run one load phase and add the CPU time the system, the upstream and the load side spent on it."""
+    before = procstat.cpu_seconds(sut), procstat.cpu_seconds(up), _load_cpu_seconds(), time.perf_counter()
+    result = run()
+    after = procstat.cpu_seconds(sut), procstat.cpu_seconds(up), _load_cpu_seconds(), time.perf_counter()
+    sut_cpu, up_cpu, load_cpu, wall = (b - a for a, b in zip(before, after, strict=True))
+    done = count(result)
+    return {
+        **asdict(result),
+        "wall_s": wall,
+        "sut_cpu_s": sut_cpu,
+        "sut_cpu_ms_per_request": sut_cpu * 1000 / done if sut and done else None,
+        "sut_core_use": sut_cpu / wall if sut else None,
+        "upstream_cpu_ms_per_request": up_cpu * 1000 / done if done else None,
+        "upstream_core_use": up_cpu / wall,
+        "load_core_use": load_cpu / wall,
+    }
+
+
+def _load(phase: str, url: str, model: str, concurrency: int, seconds: int) -> tuple[Callable[[], Any], Tally]:
+    """The load of a phase (wrk64 and wrk1: connections; streams and ttfb: `concurrency` streams at once),
+    and how to count what it completed."""
+    if phase.startswith("wrk"):
+        body = payloads.request_body(False, model)
+        return (lambda: wrk.run(url, body, AUTH, int(phase[3:]), seconds)), (lambda r: r.requests)
+    body = payloads.request_body(True, model)
+    return (lambda: streams.run(url, body, AUTH, concurrency, seconds)), (lambda r: r.completed)
+
+
+def _describe(phase: str, result: dict[str, Any]) -> str:
+    if phase.startswith("wrk"):
+        return f"{result['rps']:,.0f} req/s, p50 {result['p50_ms']:.2f} ms, errors {result['errors']}"
+    return (
+        f"{result['concurrency']} at once: {result['streams_per_s']:,.0f} streams/s,"
+        f" TTFB p50 {result['ttfb_p50_ms']:.2f} ms, whole {result['whole']}/{result['completed']}"
+    )
+
+
+def _session(url: str, sut: list[int], up: list[int], role: str, model: str, opts: Options) -> dict[str, Any]:
+    """The role's phases through one system; the first phase's load, run briefly first, warms it up."""
+    target = f"{url}/v1/chat/completions"
+    warm, _ = _load(SESSIONS[role][0], target, model, opts.ttfb_concurrency, opts.warmup)
+    warm()
+    phases: dict[str, Any] = {}
+    for phase in SESSIONS[role]:
+        concurrency = opts.ttfb_concurrency if phase == "ttfb" else opts.concurrency
+        load, count = _load(phase, target, model, concurrency, opts.duration)
+        phases[phase] = _measured(load, count, sut, up)
+        log(f"  {role} {phase}: {_describe(phase, phases[phase])}")
+    return phases
+
+
+def _run_system(system: System, upstreams: dict[str, Upstream], workdir: Path, opts: Options) -> dict[str, Any]:
+    record: dict[str, Any] = {"what": system.what, "cold_start_s": [], "peak_rss_kb": 0, "sessions": {}, "errors": []}
+
+    def session(child: Child | None, role: str) -> None:
+        url = child.url if child else upstreams[role].url
+        sut = child.pids() if child else []
+        model = _model(role) if system.routed else payloads.MODEL
+        record["sessions"][role] = _session(url, sut, upstreams[role].pids(), role, model, opts)
+        record["peak_rss_kb"] = max(record["peak_rss_kb"], procstat.memory_kb(sut, "VmHWM"))
+
+    try:
+        if system.routed is not None:
+            litellm_venv.ensure(workdir / "litellm-install.log")
+            routes = {_model(role): up.url for role, up in upstreams.items()}
+            with running(system.routed(workdir, free_port(), routes), opts.sut_cpu, workdir) as child:
+                record["cold_start_s"].append(child.cold_start_s)
+                log(f"  started in {child.cold_start_s:.2f} s")
+                for role in upstreams:
+                    session(child, role)
+            return record
+        for role, upstream in upstreams.items():
+            if system.per_upstream is None:
+                session(None, role)
+                continue
+            with running(system.per_upstream(workdir, free_port(), upstream.url), opts.sut_cpu, workdir) as child:
+                record["cold_start_s"].append(child.cold_start_s)
+                session(child, role)
+    except (StartError, RuntimeError, OSError) as exc:
+        log(f"  {system.name} failed: {exc}")
+        record["errors"].append(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+    return record
+
+
+def _warm(url: str) -> None:
+    request = urllib.request.Request(
+        f"{url}/v1/chat/completions",
+        data=payloads.request_body(False),
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {AUTH}"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        response.read()
+
+
+def _idle(workdir: Path, opts: Options) -> list[dict[str, Any]]:
+    system = SYSTEMS[opts.idle_system]
+    if system.per_upstream is None:
+        return []
+    results = []
+    with running(mock_upstream(free_port(), IDLE_TOKEN_DELAY), opts.load_cpu, workdir) as upstream:
+        for count in opts.idle:
+            with running(system.per_upstream(workdir, free_port(), upstream.url), opts.sut_cpu, workdir) as child:
+                _warm(child.url)
+                body = payloads.request_body(True, max_tokens=1)
+                result = idle.measure(
+                    f"{child.url}/v1/chat/completions", body, AUTH, count, child.pids, 30 + count / 100
+                )
+            log(
+                f"idle {system.name}: {result.opened}/{result.streams} open, {result.kb_per_stream:.1f} KB per stream"
+                + (f" ({result.note})" if result.note else "")
+            )
+            results.append({"system": system.name, **asdict(result)})
+    return results
+
+
+@contextlib.contextmanager
+def _upstreams(workdir: Path, opts: Options) -> Iterator[dict[str, Upstream]]:
+    with contextlib.ExitStack() as stack:
+        roles: dict[str, Upstream] = {}
+        for role, delay in (("mock", 0.0), ("mock-delay", opts.token_delay)):
+            child = stack.enter_context(running(mock_upstream(free_port(), delay), opts.load_cpu, workdir))
+            roles[role] = Upstream(child.url, child.pids, child.cold_start_s)
+        if opts.control and nginx.BINARY is not None:
+            json_port, sse_port = free_port(), free_port()
+            launch = nginx.canned(
+                workdir / "nginx-canned", json_port, sse_port, payloads.canned_json(), payloads.canned_sse()
+            )
+            canned = stack.enter_context(running(launch, opts.load_cpu, workdir))
+            for role, port in (("nginx-json", json_port), ("nginx-sse", sse_port)):
+                roles[role] = Upstream(f"http://{HOST}:{port}", canned.pids, canned.cold_start_s)
+        yield roles
+
+
+def run(opts: Options) -> dict[str, Any]:
+    if opts.load_cpu is not None:
+        os.sched_setaffinity(0, {opts.load_cpu})  # the client, wrk and the upstreams inherit this core
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # for idle streams; children inherit it
+    load_average = [round(x, 2) for x in os.getloadavg()]
+    results: dict[str, Any] = {"options": asdict(opts), "systems": {}, "idle": []}
+    with tempfile.TemporaryDirectory(prefix="mini-llm-bench-") as tmp:
+        workdir = Path(tmp)
+        workdir.chmod(0o755)  # nginx workers run as an unprivileged user when we are root
+        with _upstreams(workdir, opts) as upstreams:
+            results["upstreams"] = {
+                role: {"url": up.url, "cold_start_s": up.cold_start_s} for role, up in upstreams.items()
+            }
+            for name in opts.systems:
+                log(f"{name}: {SYSTEMS[name].what}")
+                results["systems"][name] = _run_system(SYSTEMS[name], upstreams, workdir, opts)
+        if opts.idle:
+            try:
+                results["idle"] = _idle(workdir, opts)
+            except (StartError, RuntimeError, OSError) as exc:
+                log(f"idle streams failed: {exc}")
+                results["idle_error"] = str(exc).splitlines()[0]
+    results["machine"] = machine.describe(load_average)  # after the run: LiteLLM may have been installed by it
+    return results
