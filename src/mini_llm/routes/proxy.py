@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import dataclass
 
 from mini_llm import mock
 from mini_llm.asgi import Headers
@@ -51,21 +52,43 @@ async def read_body(req: Request, limit: int, stall_limit: float) -> memoryview:
     return view
 
 
-async def forward(ctx: Context, req: Request, upstream_path: str, *, model_required: bool = True) -> None:
-    """Resolve the model, rewrite it if it changed, send upstream and relay the answer."""
-    began = time.perf_counter()
+@dataclass(slots=True)
+class _Outgoing:
+    """The body to send upstream, handed over once so no frame keeps it alive during a stream.
+
+    A long stream can outlive its request by minutes; holding a large prompt (or the envelope,
+    whose raw values point into it) for that long would cost its size per open stream.
+    """
+
+    payload: bytes | memoryview | None
+
+    def take(self) -> bytes | memoryview:
+        payload, self.payload = self.payload, None
+        assert payload is not None, "the payload is sent once"
+        return payload
+
+
+async def _read_and_route(ctx: Context, req: Request, model_required: bool) -> tuple[str, bool, Target, _Outgoing]:
+    """Body, envelope and target; the body and envelope die with this frame."""
     body = await read_body(req, ctx.settings.max_body_bytes, ctx.settings.body_timeout)
     envelope = read_envelope(body, model_required=model_required)
     target = ctx.router.resolve(envelope.model, req.protocol, req.path)
     # NOTE: an unchanged model forwards the client's bytes untouched: no re-encode at all.
     payload = body if target.model == envelope.model else with_model(envelope, target.model)
-    observer = StreamObserver(req.protocol) if envelope.stream else None
+    return envelope.model, envelope.stream, target, _Outgoing(payload)
+
+
+async def forward(ctx: Context, req: Request, upstream_path: str, *, model_required: bool = True) -> None:
+    """Resolve the model, rewrite it if it changed, send upstream and relay the answer."""
+    began = time.perf_counter()
+    model, stream, target, outgoing = await _read_and_route(ctx, req, model_required)
+    observer = StreamObserver(req.protocol) if stream else None
     watch = DisconnectWatch(req.receive)
     try:
         if target.provider.protocol == "mock":
-            await _answer_from_mock(ctx, req, target, upstream_path, payload, observer)
+            await _answer_from_mock(ctx, req, target, upstream_path, outgoing, observer)
         else:
-            await _answer_from_upstream(ctx, req, target, upstream_path, payload, observer)
+            await _answer_from_upstream(ctx, req, target, upstream_path, outgoing, observer)
     except asyncio.CancelledError:
         if not watch.absorb():
             raise
@@ -75,7 +98,7 @@ async def forward(ctx: Context, req: Request, upstream_path: str, *, model_requi
         watch.close()
         if ctx.settings.log_requests:  # the access-log line is built only when it is written
             elapsed = (time.perf_counter() - began) * 1000
-            req.note = f"model={envelope.model!r} target={target.provider.name}:{target.model!r} ms={elapsed:.1f}"
+            req.note = f"model={model!r} target={target.provider.name}:{target.model!r} ms={elapsed:.1f}"
             if observer is not None:
                 req.note += " " + observer.log_fields()
             if req.client_gone:
@@ -87,10 +110,10 @@ async def _answer_from_upstream(
     req: Request,
     target: Target,
     path: str,
-    payload: bytes | memoryview,
+    outgoing: _Outgoing,
     observer: StreamObserver | None,
 ) -> None:
-    response = await ctx.upstream.post(target, path, payload, req.headers)
+    response = await ctx.upstream.post(target, path, outgoing.take(), req.headers)
     try:
         headers = relayed_headers(response.raw_headers)
         req.status = response.status
@@ -114,10 +137,10 @@ async def _answer_from_mock(
     req: Request,
     target: Target,
     path: str,
-    payload: bytes | memoryview,
+    outgoing: _Outgoing,
     observer: StreamObserver | None,
 ) -> None:
-    reply = mock.respond(path, payload, target.model, ctx.settings.mock_token_delay)
+    reply = mock.respond(path, outgoing.take(), target.model, ctx.settings.mock_token_delay)
     headers: Headers = [(b"content-type", reply.content_type)]
     req.status = reply.status
     req.started = True
