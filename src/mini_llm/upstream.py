@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Final
 
 import aiohttp
 from yarl import URL
 
 from mini_llm.asgi import Headers
-from mini_llm.errors import UpstreamTimeout, UpstreamUnreachable
+from mini_llm.errors import GatewayError, UpstreamTimeout, UpstreamUnreachable
 from mini_llm.providers import DEFAULT_ANTHROPIC_VERSION
 from mini_llm.routing import Target
 
@@ -62,6 +61,8 @@ _RELAYED_RESPONSE_HEADERS: Final = frozenset(
     }
 )
 _RELAYED_RESPONSE_PREFIXES: Final = (b"x-ratelimit-", b"anthropic-ratelimit-")
+# What the aiohttp client raises for a provider that fails; mapped to 502/504 by Upstream._failure.
+_CLIENT_FAILURES: Final = (TimeoutError, aiohttp.ClientError)
 
 
 def upstream_headers(target: Target, client: Mapping[bytes, bytes]) -> dict[str, str]:
@@ -128,19 +129,15 @@ class Upstream:
             await self._session.close()
             self._session = None
 
-    @contextlib.contextmanager
-    def _translated(self, target: Target, doing: str) -> Iterator[None]:
+    def _failure(self, target: Target, doing: str, exc: Exception) -> GatewayError:
         """Connection failures become 502 and silence past the timeout 504, naming the provider only."""
         name = target.provider.name
-        try:
-            yield
-        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
-            raise UpstreamTimeout(f"provider {name!r} went silent for {self.timeout:g}s {doing}") from exc
-        except aiohttp.ClientConnectorError as exc:
+        if isinstance(exc, (TimeoutError, aiohttp.ServerTimeoutError)):
+            return UpstreamTimeout(f"provider {name!r} went silent for {self.timeout:g}s {doing}")
+        if isinstance(exc, aiohttp.ClientConnectorError):
             reason = exc.os_error.strerror or type(exc.os_error).__name__
-            raise UpstreamUnreachable(f"cannot reach provider {name!r} at {exc.host}:{exc.port} ({reason})") from exc
-        except aiohttp.ClientError as exc:
-            raise UpstreamUnreachable(f"provider {name!r} failed {doing}: {type(exc).__name__}") from exc
+            return UpstreamUnreachable(f"cannot reach provider {name!r} at {exc.host}:{exc.port} ({reason})")
+        return UpstreamUnreachable(f"provider {name!r} failed {doing}: {type(exc).__name__}")
 
     async def post(
         self, target: Target, path: str, body: bytes | memoryview, client: Mapping[bytes, bytes]
@@ -150,19 +147,25 @@ class Upstream:
         url = self._urls.get((target.provider.name, path))
         if url is None:
             url = self._urls[target.provider.name, path] = URL(target.provider.url(path))
-        with self._translated(target, "before answering"):
+        try:
             # A redirect goes back to the client as the provider sent it: a proxy never follows one.
             return await self._session.post(
                 url, data=body, headers=upstream_headers(target, client), allow_redirects=False
             )
+        except _CLIENT_FAILURES as exc:
+            raise self._failure(target, "before answering", exc) from exc
 
     async def read(self, target: Target, response: aiohttp.ClientResponse) -> bytes:
-        with self._translated(target, "while sending its answer"):
+        try:
             return await response.read()
+        except _CLIENT_FAILURES as exc:
+            raise self._failure(target, "while sending its answer", exc) from exc
 
     async def chunks(self, target: Target, response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
         """The body as it arrives, without copying, with the same error mapping as `read`."""
         read = response.content.readany  # one await per chunk; iter_any() would add an iterator layer
-        with self._translated(target, "mid-stream"):
+        try:
             while chunk := await read():
                 yield chunk
+        except _CLIENT_FAILURES as exc:
+            raise self._failure(target, "mid-stream", exc) from exc

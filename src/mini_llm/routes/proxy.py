@@ -41,7 +41,9 @@ async def read_body(req: Request, limit: int, stall_limit: float) -> memoryview:
                 # A real disconnect, or a body granian could not parse (bad chunk framing).
                 raise ClientDisconnected
             buffer.append(message.get("body", b""))
-            more = message.get("more_body", False)
+            # granian ends every body with an empty message; with a Content-Length, the body is whole
+            # once that many bytes are in, so the end marker is left to the disconnect watch.
+            more = message.get("more_body", False) and len(buffer) != expected
     except BodyTooLarge as exc:
         raise GatewayError(
             413, f"request body is larger than the gateway's limit of {limit} bytes (MINI_LLM_MAX_BODY_BYTES)"
