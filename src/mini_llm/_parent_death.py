@@ -12,8 +12,8 @@ from typing import Final
 _PR_SET_PDEATHSIG: Final = 1
 
 
-def parent_death_tie() -> Callable[[int], None] | None:
-    """A function that, run in a child, makes Linux SIGTERM it when `parent` dies (even by SIGKILL).
+def parent_death_tie(sig: signal.Signals = signal.SIGTERM) -> Callable[[int], None] | None:
+    """A function that, run in a child, makes Linux send it `sig` when `parent` dies (even by SIGKILL).
 
     None off Linux. `prctl` is looked up here, in the parent, so the returned function only makes
     system calls and is safe in a pre-exec hook. NOTE: the kernel fires when the *thread* that
@@ -25,8 +25,8 @@ def parent_death_tie() -> Callable[[int], None] | None:
     prctl = ctypes.CDLL(None, use_errno=True).prctl
 
     def tie(parent: int) -> None:
-        prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        prctl(_PR_SET_PDEATHSIG, sig)
         if os.getppid() != parent:
-            os.kill(os.getpid(), signal.SIGTERM)
+            os.kill(os.getpid(), sig)
 
     return tie

@@ -27,7 +27,7 @@ logger = logging.getLogger("mini_llm")
 # objects among them), so CPython's default gen-0 threshold of 700 ran a collection every few
 # requests. A higher threshold, with the start-up heap frozen out of the scans, removes most of
 # that work; cycles are still collected, just in larger batches.
-GC_THRESHOLDS: Final = (50_000, 50, 100)
+GC_THRESHOLDS: Final = (50_000, 10, 10)
 
 Handler = Callable[[Context, Request], Awaitable[None]]
 

@@ -63,10 +63,14 @@ def _load(args: argparse.Namespace) -> Settings:
 def _serve(args: argparse.Namespace) -> int:
     from mini_llm import server
 
+    ready_file = args.ready_file or os.environ.get("MINI_LLM_READY_FILE") or None
     try:
         settings = _load(args)
         from mini_llm import hotpath
-    except (ConfigError, FlagError) as exc:
+
+        if ready_file:
+            server.check_ready_file(ready_file)
+    except (ConfigError, FlagError, ValueError) as exc:
         return _fail(f"configuration error: {exc}", EXIT_CONFIG)
     try:
         port = server.pick_port(settings.host, settings.port, settings.port_retries)
@@ -86,7 +90,7 @@ def _serve(args: argparse.Namespace) -> int:
         settings.drain_timeout,
         settings.drain_delay,
         "mini-llm gateway",
-        args.ready_file or os.environ.get("MINI_LLM_READY_FILE") or None,
+        ready_file,
     )
 
 
@@ -95,6 +99,11 @@ def _mock_upstream(args: argparse.Namespace) -> int:
 
     if args.token_delay is not None:
         os.environ["MINI_LLM_MOCK_TOKEN_DELAY"] = str(args.token_delay)
+    try:
+        if args.ready_file:
+            server.check_ready_file(args.ready_file)
+    except ValueError as exc:
+        return _fail(f"configuration error: {exc}", EXIT_CONFIG)
     try:
         port = server.pick_port(args.host, args.port, 0)
     except server.PortUnavailable as exc:

@@ -192,6 +192,10 @@ def _host(setting: str, raw: Any) -> str:
 
 def _url(setting: str, raw: Any) -> str:
     parts = urlsplit(raw) if isinstance(raw, str) and raw.isprintable() and " " not in raw else None
+    if parts is not None and "@" in parts.netloc:
+        # NOTE: the message never quotes the URL: it holds a credential. Credentials go in the key
+        # settings (aiohttp would also refuse a URL login beside the Authorization header).
+        raise ConfigError(setting, "must not carry a user name or password; put the key in the API key setting")
     if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(setting, f"{raw!r} is not an http(s) URL with a host")
     if parts.query or parts.fragment:

@@ -23,10 +23,15 @@ def mini_llm_gateway_options() -> Mapping[str, Any]:
 
 @pytest.fixture(scope="session")
 def mini_llm_gateway(mini_llm_gateway_options: Mapping[str, Any]) -> Iterator[Gateway]:
-    """One gateway for the test session, on a free port; with no keys configured the `mock` model answers."""
+    """One gateway for the test session, on a free port; with no keys configured the `mock` model answers.
+
+    It does not inherit the test run's MINI_LLM_* settings or provider keys (a developer's real
+    OPENAI_API_KEY must not turn a test gateway into a paid one) unless the options say
+    `inherit_env=True`; pass what it needs in `env`, `config` or `aliases`.
+    """
     from mini_llm.sdk import Gateway
 
-    with Gateway(**mini_llm_gateway_options) as gateway:
+    with Gateway(**{"inherit_env": False, **mini_llm_gateway_options}) as gateway:
         yield gateway
 
 

@@ -137,13 +137,14 @@ class DisconnectWatch:
         self._arm()
 
     def _arm(self) -> None:
-        awaitable = self._receive()
-        if asyncio.isfuture(awaitable):
-            self._pending = awaitable
-            awaitable.add_done_callback(self._on_message)
-        else:
-            self._pending = asyncio.ensure_future(awaitable)
-            self._pending.add_done_callback(self._on_message)
+        try:
+            awaitable = self._receive()
+            pending = awaitable if asyncio.isfuture(awaitable) else asyncio.ensure_future(awaitable)
+        except Exception:  # a server that cannot tell us any more: keep serving, stop watching
+            self._pending = None
+            return
+        self._pending = pending
+        pending.add_done_callback(self._on_message)
 
     def _on_message(self, done: asyncio.Future[Message]) -> None:
         if done is not self._pending or done.cancelled():

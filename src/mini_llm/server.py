@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import math
 import os
+import signal
 import socket
 import sys
 import tempfile
@@ -92,19 +94,27 @@ def _answers_health(host: str, port: int) -> bool:
 
 
 def tie_worker_to_server() -> None:
-    """Run in a worker at start-up: it dies with the `mini-llm` process that forked it.
+    """Run in a worker at start-up: it dies at once with the `mini-llm` process that forked it.
 
     granian's workers otherwise outlive a main process killed with SIGKILL and keep serving on
-    the port, so a restarted gateway could not bind it.
+    the port. SIGKILL, not SIGTERM: the drain deadline is the main process's to enforce, and with
+    it gone a draining worker could hold a stream (and the port) for as long as the stream lasts.
     """
     server_pid = os.environ.get(SERVER_PID_ENV)
-    tie = parent_death_tie()
+    tie = parent_death_tie(signal.SIGKILL)
     if server_pid and tie is not None and os.getpid() != int(server_pid):
         tie(int(server_pid))
 
 
 def url_of(host: str, port: int) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def check_ready_file(path: str) -> None:
+    """Fail before serving (a configuration error) when the ready file could never be written."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
+        raise ValueError(f"cannot write the ready file {path!r}: {folder} is not a writable directory")
 
 
 def write_ready_file(path: str, host: str, port: int) -> None:
@@ -144,7 +154,10 @@ class _DrainingGranian(Granian):  # type: ignore[misc,valid-type]
         while not self.interrupt_signal and time.monotonic() < deadline:
             if _answers_health(self.bind_addr, self.bind_port):
                 if self._ready_file:
-                    write_ready_file(self._ready_file, self.bind_addr, self.bind_port)
+                    try:
+                        write_ready_file(self._ready_file, self.bind_addr, self.bind_port)
+                    except OSError as exc:  # checked at start-up; gone since: say so and keep serving
+                        print(f"mini-llm: cannot write the ready file: {exc}", file=sys.stderr, flush=True)
                 print(f"{self._banner} running on {url_of(self.bind_addr, self.bind_port)}", flush=True)
                 return
             if not any(worker.is_alive() for worker in self.wrks):
@@ -160,7 +173,7 @@ class _DrainingGranian(Granian):  # type: ignore[misc,valid-type]
             super().signal_handler_interrupt()
             return
         self._draining = True
-        with open(self._drain_marker, "w"):
+        with contextlib.suppress(OSError), open(self._drain_marker, "w"):
             pass
         if self._drain_delay:
             threading.Timer(self._drain_delay, super().signal_handler_interrupt).start()
@@ -182,6 +195,10 @@ def run(
 
     `ready_file`, when given, receives {"url", "host", "port", "pid"} as JSON once a worker answers.
     """
+    if ready_file:
+        # A file left by an earlier run must never announce this one before it is up.
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(ready_file)
     with tempfile.TemporaryDirectory(prefix="mini-llm-") as scratch:
         marker = os.path.join(scratch, "draining")
         os.environ["MINI_LLM_DRAIN_MARKER"] = marker
@@ -211,5 +228,9 @@ def run(
             server.serve()
         except SystemExit as exc:
             return exc.code if isinstance(exc.code, int) else 1
+        finally:
+            if ready_file:  # a stopped server is not ready
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(ready_file)
     print(f"{banner} stopped", file=sys.stderr, flush=True)
     return 0

@@ -51,6 +51,7 @@ _RELAYED_RESPONSE_HEADERS: Final = frozenset(
     {
         b"content-type",
         b"content-encoding",
+        b"location",  # redirects are relayed, not followed (allow_redirects=False)
         b"retry-after",
         b"retry-after-ms",
         b"x-should-retry",

@@ -71,6 +71,12 @@ class FakeUpstream:
                 status=status,
                 headers={"retry-after": "7", "x-request-id": "req_fake_err"},
             )
+        if model == "redirect":  # e.g. a base URL that moved: the gateway must relay it, not follow it
+            return web.json_response(
+                {"error": {"message": "moved", "type": "x"}},
+                status=307,
+                headers={"location": "https://moved.example/v1"},
+            )
         if model == "echo-key":
             key = request.headers.get("Authorization", "").removeprefix("Bearer ")
             message = f"Incorrect API key provided: {key}"

@@ -241,6 +241,16 @@ def test_upstream_http_errors_pass_through(strict_gateway: GatewayProcess, statu
     assert response.headers["x-request-id"] == "req_fake_err"
 
 
+def test_upstream_redirect_is_relayed_with_its_location_not_followed(
+    upstream: FakeUpstream, strict_gateway: GatewayProcess
+) -> None:
+    seen = len(upstream.seen)
+    response = request(strict_gateway.url, "POST", "/v1/chat/completions", b'{"model":"redirect"}', JSON)
+    assert response.status == 307
+    assert response.headers["location"] == "https://moved.example/v1"
+    assert len(upstream.seen) == seen + 1  # one request upstream, no second one to the new location
+
+
 def test_upstream_error_echoing_the_key_is_scrubbed(strict_gateway: GatewayProcess) -> None:
     response = request(strict_gateway.url, "POST", "/v1/chat/completions", b'{"model":"echo-key"}', JSON)
     assert response.status == 401

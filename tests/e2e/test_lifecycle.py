@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import socket
@@ -195,29 +196,56 @@ def test_gateway_over_the_mock_upstream_server(mock_upstream: str, closing: Clos
         process.stop()
 
 
+def _listening(port: int) -> bool:
+    """Whether any socket on this machine is in LISTEN state on `port` (Linux /proc/net/tcp)."""
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as rows:
+            for row in list(rows)[1:]:
+                local, state = row.split()[1], row.split()[3]
+                if state == "0A" and int(local.rsplit(":", 1)[1], 16) == port:
+                    return True
+    return False
+
+
 def _alive(pid: int) -> bool:
-    """A zombie (dead, not yet reaped by pid 1 in this sandbox) counts as gone."""
+    """Whether any thread of `pid` still runs; a zombie (not yet reaped by pid 1 in this sandbox)
+    counts as gone. Its other threads can outlive the leader for a moment, holding its sockets."""
     try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+        tasks = os.listdir(f"/proc/{pid}/task")
     except FileNotFoundError:
         return False
+    for task in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{task}/stat") as stat:
+                if stat.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X"):
+                    return True
+        except FileNotFoundError:
+            continue
+    return False
 
 
 def test_workers_die_with_a_killed_main_process() -> None:
-    """granian's workers would outlive a SIGKILLed main process and keep the port; ours follow it."""
-    gateway = GatewayProcess({}).start()
+    """granian's workers would outlive a SIGKILLed main process and keep the port; ours follow it at
+    once, even with a stream in flight (nobody is left to enforce a drain deadline)."""
+    gateway = GatewayProcess({"MINI_LLM_MOCK_TOKEN_DELAY": "30"}).start()
     assert gateway.proc is not None
     main = gateway.proc.pid
     workers = [int(pid) for pid in subprocess.check_output(["pgrep", "-P", str(main)], text=True).split()]
     assert workers
-    gateway.proc.kill()
-    gateway.proc.wait(timeout=10)
-    deadline = time.monotonic() + 10
-    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not any(_alive(pid) for pid in workers)
     host, port = gateway.url.removeprefix("http://").split(":")
-    with socket.socket() as probe:
-        assert probe.connect_ex((host, int(port))) != 0, "the port still answers"
+    body = b'{"model":"mock","stream":true,"messages":[]}'
+    with socket.create_connection((host, int(port)), timeout=10) as stream:
+        stream.sendall(
+            b"POST /v1/chat/completions HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+            + f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        assert stream.recv(12) == b"HTTP/1.1 200"  # the stream is open, its first token 30 s away
+        gateway.proc.kill()
+        gateway.proc.wait(timeout=10)
+        deadline = time.monotonic() + 5
+        while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not any(_alive(pid) for pid in workers)
+    assert not _listening(int(port)), "a socket still listens on the gateway's port"
     gateway.stop()

@@ -1,14 +1,13 @@
 """An open stream must not keep its request body alive: a long stream can outlive a large prompt by minutes.
 
-Drives the real ASGI app in-process (its lifespan, routing, aiohttp pool) against the fake
-upstream over TCP, so tracemalloc can see which allocations each open stream still holds.
+Drives the real ASGI app in-process (its lifespan, routing, aiohttp pool) against a mock upstream
+in its own process (headers at once, then silence), so tracemalloc counts only the gateway's side.
 """
 
 from __future__ import annotations
 
 import asyncio
 import gc
-import os
 import tracemalloc
 from collections.abc import Iterator
 from typing import Any
@@ -17,10 +16,17 @@ import pytest
 
 from mini_llm.app import GatewayApp
 from mini_llm.asgi import Message
-from tests.e2e.fake_upstream import OPENAI_KEYS, FakeUpstream
+from mini_llm.sdk import MockUpstream
 
 STREAMS = 20
 PROMPT_BYTES = 256 * 1024
+
+
+@pytest.fixture(scope="module")
+def silent_upstream() -> Iterator[MockUpstream]:
+    """Sends a stream's headers, then nothing for ten minutes."""
+    with MockUpstream(token_delay=600) as upstream:
+        yield upstream
 
 
 @pytest.fixture
@@ -35,26 +41,30 @@ def restored_gc() -> Iterator[None]:
 class _Client:
     """One ASGI request: a body with a unique large prompt, then a disconnect when told."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, index: int) -> None:
-        prompt = f"{index:08d}".encode() * (PROMPT_BYTES // 8)  # made here, so tracemalloc names this file
-        self.body: bytes | None = (
-            b'{"model":"stall","stream":true,"messages":[{"role":"user","content":"' + prompt + b'"}]}'
-        )
+    def __init__(self, loop: asyncio.AbstractEventLoop, index: int, model: str) -> None:
+        self.index = index
+        self.model = model
+        self.sent = False
         self.loop = loop
         self.streaming = asyncio.Event()
         self.pending: asyncio.Future[Message] | None = None
 
     def receive(self) -> asyncio.Future[Message]:
         future: asyncio.Future[Message] = self.loop.create_future()
-        if self.body is not None:
-            body, self.body = self.body, None
+        if not self.sent:
+            self.sent = True
+            prompt = f"{self.index:08d}".encode() * (PROMPT_BYTES // 8)  # made now: after the baseline
+            body = b'{"model":"%s","stream":true,"messages":[{"role":"user","content":"%s"}]}' % (
+                self.model.encode(),
+                prompt,
+            )
             future.set_result({"type": "http.request", "body": body, "more_body": False})
         else:
             self.pending = future
         return future
 
     async def send(self, message: Message) -> None:
-        if message["type"] == "http.response.body" and message.get("body"):
+        if message["type"] == "http.response.start":  # the provider answered: the request is sent
             self.streaming.set()
 
     def leave(self) -> None:
@@ -62,13 +72,8 @@ class _Client:
         self.pending.set_result({"type": "http.disconnect"})
 
 
-def _held_here(snapshot: tracemalloc.Snapshot) -> int:
-    """Bytes still allocated whose allocation happened in this file (the prompts)."""
-    mine = tracemalloc.Filter(True, os.path.abspath(__file__), all_frames=True)
-    return sum(stat.size for stat in snapshot.filter_traces([mine]).statistics("filename"))
-
-
-async def _open_streams(upstream: FakeUpstream) -> int:
+async def _open_streams(model: str) -> int:
+    """Bytes of Python objects the open streams hold, the request bodies and any rewritten copy included."""
     app = GatewayApp()
     lifespan: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
     replies: asyncio.Queue[Message] = asyncio.Queue()
@@ -76,7 +81,9 @@ async def _open_streams(upstream: FakeUpstream) -> int:
     await lifespan.put({"type": "lifespan.startup"})
     assert (await replies.get())["type"] == "lifespan.startup.complete"
     loop = asyncio.get_running_loop()
-    clients = [_Client(loop, index) for index in range(STREAMS)]
+    clients = [_Client(loop, index, model) for index in range(STREAMS)]
+    gc.collect()
+    baseline = tracemalloc.get_traced_memory()[0]
     headers = [(b"content-type", b"application/json")]
     requests = [
         asyncio.create_task(
@@ -91,7 +98,7 @@ async def _open_streams(upstream: FakeUpstream) -> int:
     async with asyncio.timeout(20):
         await asyncio.gather(*(client.streaming.wait() for client in clients))
     gc.collect()
-    held = _held_here(tracemalloc.take_snapshot())
+    held = tracemalloc.get_traced_memory()[0] - baseline
     for client in clients:
         client.leave()
     async with asyncio.timeout(20):
@@ -101,16 +108,18 @@ async def _open_streams(upstream: FakeUpstream) -> int:
     return held
 
 
+@pytest.mark.parametrize("model", ["stall", "renamed"], ids=["forwarded-as-is", "model-rewritten"])
 def test_open_streams_do_not_hold_their_request_bodies(
-    upstream: FakeUpstream, monkeypatch: pytest.MonkeyPatch, restored_gc: None
+    silent_upstream: MockUpstream, monkeypatch: pytest.MonkeyPatch, restored_gc: None, model: str
 ) -> None:
-    monkeypatch.setenv("OPENAI_BASE_URL", f"{upstream.base}/v1")
-    monkeypatch.setenv("OPENAI_API_KEYS", ",".join(OPENAI_KEYS))
-    monkeypatch.setenv("MINI_LLM_MODEL_ALIASES", '{"stall": "openai:stall"}')
+    monkeypatch.setenv("OPENAI_BASE_URL", f"{silent_upstream.url}/v1")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-memory")
+    monkeypatch.setenv("MINI_LLM_MODEL_ALIASES", '{"stall": "openai:stall", "renamed": "openai:stall"}')
     tracemalloc.start()
     try:
-        held = asyncio.run(_open_streams(upstream))
+        held = asyncio.run(_open_streams(model))
     finally:
         tracemalloc.stop()
-    # Holding the bodies would be STREAMS * PROMPT_BYTES (5 MiB); a stream keeps none of it.
-    assert held < PROMPT_BYTES, f"{STREAMS} open streams still hold {held} bytes of their requests"
+    # Holding the bodies would be STREAMS * PROMPT_BYTES (5 MiB, twice that with a rewritten copy);
+    # what a stream does hold (connections, parser, frames) is a few tens of KB.
+    assert held < STREAMS * PROMPT_BYTES // 4, f"{STREAMS} open streams hold {held} bytes"

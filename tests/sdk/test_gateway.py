@@ -86,6 +86,19 @@ def test_config_mapping_and_aliases_reach_the_gateway() -> None:
         assert chat(gateway.openai_base_url, "fast") == ANSWER
 
 
+def test_inherit_env_false_drops_settings_and_provider_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-from-the-developers-shell")
+    monkeypatch.setenv("MINI_LLM_MODEL_ALIASES", '{"inherited": "mock:mock"}')
+    with Gateway() as inheriting:
+        assert "openai" in get_json(f"{inheriting.url}/health")["providers"]
+        assert "inherited" in {model["id"] for model in get_json(f"{inheriting.openai_base_url}/models")["data"]}
+    with Gateway(inherit_env=False, env={"ANTHROPIC_API_KEY": "sk-ant-given"}) as clean:
+        providers = get_json(f"{clean.url}/health")["providers"]
+        assert "openai" not in providers
+        assert "anthropic" in providers  # what `env` passes still arrives
+        assert "inherited" not in {model["id"] for model in get_json(f"{clean.openai_base_url}/models")["data"]}
+
+
 def test_config_file_path(tmp_path: Path) -> None:
     config = tmp_path / "gateway.toml"
     config.write_text('[aliases]\nquick = "mock:mock"\n')
@@ -174,12 +187,20 @@ from mini_llm import Gateway
 gateway = Gateway(env={"SDK_TEST_MARK": sys.argv[1]}).start()
 print(gateway.pid, flush=True)
 """
+# The same without keeping a reference: the gateway object is gone long before the exit.
+DROPPING_PARENT = """
+import gc, sys
+from mini_llm import Gateway
+print(Gateway(env={"SDK_TEST_MARK": sys.argv[1]}).start().pid, flush=True)
+gc.collect()
+"""
 
 
-def test_interpreter_exit_stops_the_gateway() -> None:
+@pytest.mark.parametrize("parent", [EXITING_PARENT, DROPPING_PARENT], ids=["kept", "dropped"])
+def test_interpreter_exit_stops_the_gateway(parent: str) -> None:
     env = new_mark()
     result = subprocess.run(
-        [sys.executable, "-c", EXITING_PARENT, env["SDK_TEST_MARK"]],
+        [sys.executable, "-c", parent, env["SDK_TEST_MARK"]],
         capture_output=True,
         text=True,
         timeout=120,

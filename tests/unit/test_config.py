@@ -121,6 +121,12 @@ class TestEnvironment:
         assert_names(error, name)
         assert problem in str(error)
 
+    def test_base_url_with_credentials_is_refused_without_echoing_them(self) -> None:
+        error = config_error({"OPENAI_BASE_URL": "https://user:hunter2secret@proxy.example/v1"})
+        assert_names(error, "OPENAI_BASE_URL")
+        assert "must not carry a user name or password" in str(error)
+        assert "hunter2secret" not in str(error)
+
     @pytest.mark.parametrize("prefix", ["OPENAI", "ANTHROPIC", "NEBIUS", "DEEPINFRA"])
     def test_base_url_override_drops_trailing_slash(self, prefix: str) -> None:
         settings = load_settings({f"{prefix}_BASE_URL": "http://127.0.0.1:9000/v1/"})

@@ -8,10 +8,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from mini_llm.asgi import Message
+from mini_llm.asgi import Message, Receive
 from mini_llm.errors import Protocol
 from mini_llm.hotpath import SSEEvent
-from mini_llm.relay import StreamObserver, relay_stream
+from mini_llm.relay import DisconnectWatch, StreamObserver, relay_stream
 
 
 def _event(data: str, name: str = "message") -> SSEEvent:
@@ -123,3 +123,62 @@ def test_oversized_event_ends_the_stream_with_an_anthropic_error() -> None:
     assert closed
     assert bodies[-1].startswith(b"event: error\ndata: ")
     assert b"oversized event" in bodies[-1]
+
+
+async def _watched(receive: Receive) -> tuple[bool, bool]:
+    """Run a request body that waits 'for the provider' under a DisconnectWatch: (cancelled, absorbed)."""
+    watch = DisconnectWatch(receive)
+    try:
+        await asyncio.sleep(0.5)
+    except asyncio.CancelledError:
+        return True, watch.absorb()
+    finally:
+        watch.close()
+    return False, watch.absorb()
+
+
+def test_watch_on_a_future_receive_rearms_past_the_end_of_body_and_cancels_on_disconnect() -> None:
+    async def scenario() -> tuple[bool, bool, int]:
+        loop = asyncio.get_running_loop()
+        end_of_body: Message = {"type": "http.request", "body": b"", "more_body": False}
+        messages: list[Message] = [end_of_body, {"type": "http.disconnect"}]
+        calls = 0
+
+        def receive() -> asyncio.Future[Message]:  # granian's shape: receive() returns a future
+            nonlocal calls
+            calls += 1
+            future: asyncio.Future[Message] = loop.create_future()
+            loop.call_later(0.01 * calls, future.set_result, messages.pop(0))
+            return future
+
+        cancelled, absorbed = await _watched(receive)
+        return cancelled, absorbed, calls
+
+    assert asyncio.run(scenario()) == (True, True, 2)
+
+
+def test_watch_on_a_coroutine_receive_cancels_on_disconnect() -> None:
+    async def receive() -> Message:  # uvicorn's shape: receive() is a coroutine
+        await asyncio.sleep(0.01)
+        return {"type": "http.disconnect"}
+
+    assert asyncio.run(_watched(receive)) == (True, True)
+
+
+def test_watch_stops_quietly_when_the_server_cannot_tell_and_close_cancels_the_pending_receive() -> None:
+    async def failing() -> Message:
+        raise RuntimeError("the server lost the connection state")
+
+    def raising() -> asyncio.Future[Message]:
+        raise RuntimeError("receive() itself fails")
+
+    async def scenario() -> tuple[tuple[bool, bool], tuple[bool, bool], bool]:
+        quiet = await _watched(failing)
+        broken = await _watched(raising)
+        never: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
+        watch = DisconnectWatch(lambda: never)
+        watch.close()
+        await asyncio.sleep(0)
+        return quiet, broken, never.cancelled()
+
+    assert asyncio.run(scenario()) == ((False, False), (False, False), True)

@@ -7,7 +7,6 @@ import atexit
 import json
 import os
 import threading
-import weakref
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
@@ -17,7 +16,8 @@ from mini_llm.sdk import _toml
 from mini_llm.sdk._drivers import run_async, run_blocking
 from mini_llm.sdk._supervisor import Supervisor, url_of
 
-_running: weakref.WeakSet[_Blocking | _Awaitable] = weakref.WeakSet()
+# Strong references: a gateway started and then dropped must still be stopped at exit.
+_running: set[_Blocking | _Awaitable] = set()
 
 
 @atexit.register
@@ -152,6 +152,7 @@ class _GatewayOptions(_Managed):
         restart_on_crash: bool = False,
         startup_timeout: float = 30.0,
         stop_timeout: float = 10.0,
+        inherit_env: bool = True,
     ) -> None:
         child_env = dict(env or {})
         if aliases is not None:
@@ -174,7 +175,9 @@ class _GatewayOptions(_Managed):
                 argv += ["--config", config_path]
             return argv
 
-        supervisor = Supervisor("mini-llm gateway", args, host, port, child_env, startup_timeout, stop_timeout)
+        supervisor = Supervisor(
+            "mini-llm gateway", args, host, port, child_env, startup_timeout, stop_timeout, inherit_env
+        )
         super().__init__(supervisor, restart_on_crash)
 
 
@@ -182,8 +185,9 @@ class Gateway(_GatewayOptions, _Blocking):
     """A `mini-llm serve` child process of this interpreter, for scripts and tests.
 
     `port=None` picks a free port; `.url` is the real one. `env` is merged over os.environ for the
-    child; `config` is a TOML file path or a mapping in the config file's shape; `aliases` maps
-    alias -> "provider:model" (MINI_LLM_MODEL_ALIASES, replacing the file's table). start()
+    child (`inherit_env=False`: over os.environ without MINI_LLM_* settings and built-in provider
+    variables such as OPENAI_API_KEY); `config` is a TOML file path or a mapping in the config
+    file's shape; `aliases` maps alias -> "provider:model" (MINI_LLM_MODEL_ALIASES, replacing the file's table). start()
     returns once the child wrote its ready file and answers /health, or raises GatewayStartError
     (exit status and last stderr lines) after `startup_timeout` seconds or when the child exits.
 
@@ -206,17 +210,21 @@ class AsyncGateway(_GatewayOptions, _Awaitable):
 
 
 class MockUpstream(_Blocking):
-    """The mock provider as its own HTTP server (`mini-llm mock-upstream`): a stand-in for OpenAI and Anthropic."""
+    """The mock provider as its own HTTP server (`mini-llm mock-upstream`): a stand-in for OpenAI and Anthropic.
+
+    `token_delay` is the pause in seconds before each streamed event (slow or idle streams).
+    """
 
     def __init__(
         self,
         port: int | None = None,
         host: str = "127.0.0.1",
         *,
+        token_delay: float = 0.0,
         startup_timeout: float = 30.0,
         stop_timeout: float = 10.0,
     ) -> None:
-        argv = ["mock-upstream", "--host", host]
+        argv = ["mock-upstream", "--host", host, "--token-delay", repr(token_delay)]
         supervisor = Supervisor("mini-llm mock upstream", lambda _: argv, host, port, {}, startup_timeout, stop_timeout)
         super().__init__(supervisor, restart_on_crash=False)
 

@@ -12,6 +12,7 @@ from collections.abc import Callable, Generator, Mapping, Sequence
 from pathlib import Path
 from typing import Final, TypeVar
 
+from mini_llm.providers import BUILTIN_PROVIDERS
 from mini_llm.sdk._child import Child, describe_status
 
 T = TypeVar("T")
@@ -61,6 +62,20 @@ def _ready_port(path: Path) -> int | None:
     return port
 
 
+def inherited_env(everything: bool) -> dict[str, str]:
+    """This process's environment for a child; without `everything`, minus the gateway's settings and
+    the built-in providers' keys and URLs (the hot-path switch stays), so a test gateway never
+    picks up a developer's real provider key by accident."""
+    if everything:
+        return dict(os.environ)
+    providers = tuple(f"{provider.name.upper()}_" for provider in BUILTIN_PROVIDERS)
+    return {
+        name: value
+        for name, value in os.environ.items()
+        if name == "MINI_LLM_NO_EXTENSIONS" or not name.startswith(("MINI_LLM_", *providers))
+    }
+
+
 class Supervisor:
     """The life of one managed `mini-llm` command (serve or mock-upstream): start, restart, stop.
 
@@ -77,8 +92,10 @@ class Supervisor:
         env: Mapping[str, str],
         startup_timeout: float,
         stop_timeout: float,
+        inherit_env: bool = True,
     ) -> None:
         self.label = label
+        self._inherit_env = inherit_env
         self.host = host
         self.port = self._requested_port = port or 0
         self.restarts = 0
@@ -116,7 +133,7 @@ class Supervisor:
         ready = self._workdir / "ready.json"
         ready.unlink(missing_ok=True)
         argv = [*self._args(self._workdir), "--port", str(self.port), "--ready-file", str(ready)]
-        child = Child(argv, {**os.environ, **self._env, **extra_env})
+        child = Child(argv, {**inherited_env(self._inherit_env), **self._env, **extra_env})
         try:
             self.port = yield from self._await_ready(child, ready)
         except BaseException:
