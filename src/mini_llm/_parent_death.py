@@ -15,10 +15,9 @@ _PR_SET_PDEATHSIG: Final = 1
 def parent_death_tie(sig: signal.Signals = signal.SIGTERM) -> Callable[[int], None] | None:
     """A function that, run in a child, makes Linux send it `sig` when `parent` dies (even by SIGKILL).
 
-    None off Linux. `prctl` is looked up here, in the parent, so the returned function only makes
-    system calls and is safe in a pre-exec hook. NOTE: the kernel fires when the *thread* that
-    forked the child exits, so fork from a thread that outlives the child. The `getppid` check
-    covers a parent that died before the `prctl`.
+    None off Linux. NOTE: the kernel fires when the *thread* that forked the child exits, so fork
+    from a thread that outlives the child. The `getppid` check covers a parent that died before
+    the `prctl`.
     """
     if not sys.platform.startswith("linux"):
         return None
@@ -30,3 +29,20 @@ def parent_death_tie(sig: signal.Signals = signal.SIGTERM) -> Callable[[int], No
             os.kill(os.getpid(), sig)
 
     return tie
+
+
+# Set by a supervisor (the SDK) for a `mini-llm` child it starts; the child ties itself at start-up.
+PARENT_PID_ENV: Final = "MINI_LLM_PARENT_PID"
+
+
+def tie_to_supervisor() -> None:
+    """Run first thing in `mini-llm`: SIGTERM (a drain) when the supervising process dies.
+
+    Done here rather than in a pre-exec hook because the supervisor has threads running, and
+    Python code between fork and exec in a threaded process can deadlock. The variable is removed,
+    so granian's workers (tied to this process instead) do not see it.
+    """
+    parent = os.environ.pop(PARENT_PID_ENV, None)
+    tie = parent_death_tie()
+    if parent and parent.isdigit() and tie is not None:
+        tie(int(parent))

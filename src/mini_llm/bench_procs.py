@@ -16,6 +16,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Final
 
+from mini_llm._parent_death import PARENT_PID_ENV
+
 READY_TIMEOUT: Final = 30.0
 STOP_TIMEOUT: Final = 10.0
 _TAIL_LINES: Final = 8
@@ -76,7 +78,7 @@ class Children:
         log = open(self.scratch / f"{name.replace(' ', '-')}.log", "w+b")  # noqa: SIM115 (closed in _stop)
         proc = subprocess.Popen(
             [sys.executable, "-m", "mini_llm.cli", *args],
-            env=dict(env),
+            env={**env, PARENT_PID_ENV: str(os.getpid())},  # a killed bench takes its children along
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -13,6 +13,7 @@ from typing import TypeAlias
 
 from mini_llm import __version__
 from mini_llm._flags import FlagError
+from mini_llm._parent_death import tie_to_supervisor
 from mini_llm.config import ConfigError, Settings, load_settings
 
 EXIT_FAILED = 1
@@ -341,6 +342,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    tie_to_supervisor()
     args = _parser().parse_args(argv)
     status: int = args.func(args)
     return status

@@ -9,21 +9,12 @@ import subprocess
 import sys
 import threading
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import IO, Final
 
-from mini_llm._parent_death import parent_death_tie
+from mini_llm._parent_death import PARENT_PID_ENV
 
 TAIL_LINES: Final = 20
-
-
-def _die_with_parent() -> Callable[[], None] | None:
-    """A pre-exec hook: the child gets SIGTERM when this process dies, even by SIGKILL (Linux)."""
-    tie = parent_death_tie()
-    if tie is None:
-        return None
-    parent = os.getpid()
-    return lambda: tie(parent)
 
 
 def describe_status(status: int) -> str:
@@ -48,12 +39,12 @@ class Child:
         self.tail: deque[str] = deque(maxlen=TAIL_LINES)
         self._proc = subprocess.Popen(
             [sys.executable, "-m", "mini_llm.cli", *args],
-            env=dict(env),
+            # The child ties itself to this process at start-up (Linux parent-death signal).
+            env={**env, PARENT_PID_ENV: str(os.getpid())},
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             start_new_session=True,
-            preexec_fn=_die_with_parent(),  # noqa: PLW1509 (two system calls, nothing that locks)
         )
         assert self._proc.stderr is not None
         self._reader = threading.Thread(
