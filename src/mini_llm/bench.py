@@ -23,6 +23,7 @@ import uvloop
 from mini_llm.bench_load import Load, drive
 from mini_llm.bench_procs import Child, ChildFailed, Children
 from mini_llm.bench_report import Progress, document, result, table
+from mini_llm.config import without_gateway_settings
 
 EXIT_OK: Final = 0
 EXIT_ERRORS: Final = 1
@@ -30,7 +31,6 @@ EXIT_START: Final = 2
 DIRECT_MODEL: Final = "bench-model"
 GATEWAY_ALIAS: Final = "bench"  # -> openai:bench-model, so the gateway rewrites the model as in real use
 # Settings of the caller that must not leak into the children: the bench is self-contained.
-_ISOLATED_PREFIXES: Final = ("MINI_LLM_", "OPENAI_", "ANTHROPIC_", "NEBIUS_", "DEEPINFRA_")
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,11 +46,9 @@ class Options:
 
 
 def _isolated_env(options: Options) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(_ISOLATED_PREFIXES)}
+    env = without_gateway_settings(os.environ)  # the hot-path switch follows the caller (the pure test run)
     if options.no_extensions:
         env["MINI_LLM_NO_EXTENSIONS"] = "1"
-    elif "MINI_LLM_NO_EXTENSIONS" in os.environ:  # the one setting that follows the caller (the pure test run)
-        env["MINI_LLM_NO_EXTENSIONS"] = os.environ["MINI_LLM_NO_EXTENSIONS"]
     return env
 
 

@@ -129,6 +129,19 @@ def mask_key(key: str) -> str:
     return f"{key[:3]}...{key[-4:]}" if len(key) >= MASK_MIN_LENGTH else "***"
 
 
+def without_gateway_settings(environ: Mapping[str, str]) -> dict[str, str]:
+    """`environ` minus every variable that configures a gateway: MINI_LLM_* and the built-in providers'
+    keys and URLs (OPENAI_*, ANTHROPIC_*, ...). The hot-path switch MINI_LLM_NO_EXTENSIONS stays, so
+    a child started from a pure run is pure too. For children that must run on what they are given.
+    """
+    configuring = ("MINI_LLM_", *(f"{provider.name.upper()}_" for provider in BUILTIN_PROVIDERS))
+    return {
+        name: value
+        for name, value in environ.items()
+        if name == "MINI_LLM_NO_EXTENSIONS" or not name.startswith(configuring)
+    }
+
+
 class _Source:
     """Looks a setting up in the env first, then in the config file, and names it in errors."""
 

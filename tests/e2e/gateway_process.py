@@ -15,24 +15,16 @@ import urllib.request
 from collections.abc import Mapping
 from typing import IO
 
+from mini_llm.config import without_gateway_settings
+
 BANNER = re.compile(r"mini-llm gateway running on (http://[0-9.]+:[0-9]+)$")
-
-
-def _clean_env() -> dict[str, str]:
-    """The test run's environment without gateway settings, except the hot-path switch: a pure
-    run (MINI_LLM_NO_EXTENSIONS=1) runs pure gateways."""
-    return {
-        k: v
-        for k, v in os.environ.items()
-        if k == "MINI_LLM_NO_EXTENSIONS" or not k.startswith(("MINI_LLM_", "OPENAI_", "ANTHROPIC_"))
-    }
 
 
 class GatewayProcess:
     """A gateway child process; `log` holds everything it wrote to stdout and stderr."""
 
     def __init__(self, env: Mapping[str, str], args: tuple[str, ...] = ()) -> None:
-        self.env = _clean_env()
+        self.env = without_gateway_settings(os.environ)  # a pure run runs pure gateways
         self.env.update(env)
         self.args = args
         self.url = ""
@@ -132,7 +124,7 @@ def run_cli(
     *args: str, env: Mapping[str, str] | None = None, timeout: float = 20.0
 ) -> subprocess.CompletedProcess[str]:
     """Run `mini-llm ARGS` to completion (for commands that exit, or must fail at start-up)."""
-    clean = _clean_env()
+    clean = without_gateway_settings(os.environ)
     clean.update(env or {})
     return subprocess.run(
         [sys.executable, "-m", "mini_llm.cli", *args],

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from mini_llm.config import without_gateway_settings
 from tests.e2e.gateway_process import GatewayProcess
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,11 +34,7 @@ def _command(path: Path) -> list[str]:
 
 def _env(url: str) -> dict[str, str]:
     """The run's environment without gateway or provider settings (the hot-path switch stays)."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k == "MINI_LLM_NO_EXTENSIONS" or not k.startswith(("MINI_LLM_", "OPENAI_", "ANTHROPIC_"))
-    }
+    env = without_gateway_settings(os.environ)
     env["MINI_LLM_URL"] = url
     return env
 

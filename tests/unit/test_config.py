@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from mini_llm._flags import FALSE_WORDS, TRUE_WORDS, FlagError, parse_flag
-from mini_llm.config import ConfigError, Settings, load_settings, mask_key
+from mini_llm.config import ConfigError, Settings, load_settings, mask_key, without_gateway_settings
 
 KEY_A = "sk-test-aaaaaaaaaaaaaaaa"
 KEY_B = "sk-test-bbbbbbbbbbbbbbbb"
@@ -555,3 +555,21 @@ class TestStrictFile:
         error = config_error({"OPENAI_API_KEY": raw})
         assert_names(error, "OPENAI_API_KEY")
         assert raw not in str(error)
+
+
+def test_without_gateway_settings_keeps_only_the_hot_path_switch_of_the_gateways_variables() -> None:
+    environ = {
+        "PATH": "/usr/bin",
+        "MINI_LLM_NO_EXTENSIONS": "1",
+        "MINI_LLM_PORT": "4000",
+        "OPENAI_API_KEY": "sk-a",
+        "ANTHROPIC_BASE_URL": "http://x",
+        "NEBIUS_API_KEYS": "k",
+        "DEEPINFRA_API_KEY": "k",
+        "OPENAIX": "unrelated",
+    }
+    assert without_gateway_settings(environ) == {
+        "PATH": "/usr/bin",
+        "MINI_LLM_NO_EXTENSIONS": "1",
+        "OPENAIX": "unrelated",
+    }

@@ -12,7 +12,7 @@ from collections.abc import Callable, Generator, Mapping, Sequence
 from pathlib import Path
 from typing import Final, TypeVar
 
-from mini_llm.providers import BUILTIN_PROVIDERS
+from mini_llm.config import without_gateway_settings
 from mini_llm.sdk._child import Child, describe_status
 
 T = TypeVar("T")
@@ -60,20 +60,6 @@ def _ready_port(path: Path) -> int | None:
         return None
     port: int = record["port"]
     return port
-
-
-def inherited_env(everything: bool) -> dict[str, str]:
-    """This process's environment for a child; without `everything`, minus the gateway's settings and
-    the built-in providers' keys and URLs (the hot-path switch stays), so a test gateway never
-    picks up a developer's real provider key by accident."""
-    if everything:
-        return dict(os.environ)
-    providers = tuple(f"{provider.name.upper()}_" for provider in BUILTIN_PROVIDERS)
-    return {
-        name: value
-        for name, value in os.environ.items()
-        if name == "MINI_LLM_NO_EXTENSIONS" or not name.startswith(("MINI_LLM_", *providers))
-    }
 
 
 class Supervisor:
@@ -133,7 +119,8 @@ class Supervisor:
         ready = self._workdir / "ready.json"
         ready.unlink(missing_ok=True)
         argv = [*self._args(self._workdir), "--port", str(self.port), "--ready-file", str(ready)]
-        child = Child(argv, {**inherited_env(self._inherit_env), **self._env, **extra_env})
+        inherited = os.environ if self._inherit_env else without_gateway_settings(os.environ)
+        child = Child(argv, {**inherited, **self._env, **extra_env})
         try:
             self.port = yield from self._await_ready(child, ready)
         except BaseException:
