@@ -7,6 +7,7 @@ import errno
 import json
 import math
 import os
+import pathlib
 import signal
 import socket
 import sys
@@ -195,10 +196,8 @@ def run(
 
     `ready_file`, when given, receives {"url", "host", "port", "pid"} as JSON once a worker answers.
     """
-    if ready_file:
-        # A file left by an earlier run must never announce this one before it is up.
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(ready_file)
+    if ready_file:  # a file left by an earlier run must never announce this one before it is up
+        pathlib.Path(ready_file).unlink(missing_ok=True)
     with tempfile.TemporaryDirectory(prefix="mini-llm-") as scratch:
         marker = os.path.join(scratch, "draining")
         os.environ["MINI_LLM_DRAIN_MARKER"] = marker
@@ -230,7 +229,6 @@ def run(
             return exc.code if isinstance(exc.code, int) else 1
         finally:
             if ready_file:  # a stopped server is not ready
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(ready_file)
+                pathlib.Path(ready_file).unlink(missing_ok=True)
     print(f"{banner} stopped", file=sys.stderr, flush=True)
     return 0

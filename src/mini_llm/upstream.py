@@ -133,7 +133,7 @@ class Upstream:
     def _failure(self, target: Target, doing: str, exc: Exception) -> GatewayError:
         """Connection failures become 502 and silence past the timeout 504, naming the provider only."""
         name = target.provider.name
-        if isinstance(exc, (TimeoutError, aiohttp.ServerTimeoutError)):
+        if isinstance(exc, TimeoutError):  # aiohttp's ServerTimeoutError is one too
             return UpstreamTimeout(f"provider {name!r} went silent for {self.timeout:g}s {doing}")
         if isinstance(exc, aiohttp.ClientConnectorError):
             reason = exc.os_error.strerror or type(exc.os_error).__name__
