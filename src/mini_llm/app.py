@@ -9,7 +9,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Final
 
-from mini_llm import hotpath
+from mini_llm import hotpath, log_redaction
 from mini_llm.asgi import Receive, Scope, Send, header_map
 from mini_llm.config import load_settings
 from mini_llm.context import Context, Request
@@ -116,6 +116,7 @@ class GatewayApp:
             logger.addHandler(handler)
             logger.setLevel(logging.INFO)
             logger.propagate = False
+        log_redaction.install(key for provider in settings.providers.values() for key in provider.keys)
         if hotpath.FALLBACK_REASON:
             logger.warning("hot path: %s", hotpath.FALLBACK_REASON)
         upstream = Upstream(settings.upstream_timeout)
