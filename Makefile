@@ -3,20 +3,23 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.mini-llm-installed
-SOURCES := pyproject.toml setup.py $(wildcard ext/*.pyx)
+# Every pip install below takes its versions from here (README "Pinned versions"); a pin change reinstalls.
+CONSTRAINTS := constraints.txt
+PIP_INSTALL := $(BIN)/python -m pip install --quiet --constraint $(CONSTRAINTS)
+SOURCES := pyproject.toml setup.py $(CONSTRAINTS) $(wildcard ext/*.pyx)
 # Debian packages the tests drive: Chromium for the playground test (never Playwright's own download).
 CHROMIUM := /usr/bin/chromium
 WRK := /usr/bin/wrk
 NGINX := /usr/sbin/nginx
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup serve test lint typecheck pytest pytest-pure bench bench-e2e annotate clean
+.PHONY: setup serve test lint lint-rules lint-format typecheck pytest pytest-pure bench bench-e2e annotate constraints clean
 
 $(STAMP): $(SOURCES)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet "setuptools>=77" "Cython>=3.1"
-	$(BIN)/python -m pip install --quiet --no-build-isolation -e '.[test]'
+	$(PIP_INSTALL) --upgrade pip
+	$(PIP_INSTALL) "setuptools>=77" "Cython>=3.1"
+	$(PIP_INSTALL) --no-build-isolation -e '.[test]'
 	# Byte-compile the package as a wheel install would: an editable install never does, and the
 	# start-up cost of compiling every module shows in the cold start (PYTHONDONTWRITEBYTECODE setups).
 	$(BIN)/python -m compileall -q src/mini_llm
@@ -39,8 +42,12 @@ $(NGINX):
 serve: setup
 	$(BIN)/mini-llm serve
 
-lint: setup
+lint: lint-rules lint-format
+
+lint-rules: setup
 	$(BIN)/ruff check .
+
+lint-format: setup
 	$(BIN)/ruff format --check .
 
 typecheck: setup
@@ -54,7 +61,10 @@ pytest: setup $(CHROMIUM) $(WRK)
 pytest-pure: setup $(CHROMIUM) $(WRK)
 	MINI_LLM_NO_EXTENSIONS=1 $(BIN)/pytest tests -p no:cacheprovider
 
-test: lint typecheck pytest pytest-pure
+# Every check runs even when an earlier one fails, so one run reports every failure; make then
+# exits non-zero if any failed.
+test: setup
+	$(MAKE) --keep-going --no-print-directory lint typecheck pytest pytest-pure
 
 bench: setup
 	$(BIN)/pytest benchmarks --benchmark-only --benchmark-columns=median,iqr,ops --benchmark-sort=name
@@ -66,5 +76,18 @@ bench-e2e: setup $(WRK) $(NGINX)
 annotate: setup
 	MINI_LLM_CYTHON_ANNOTATE=1 $(BIN)/python setup.py build_ext --inplace
 
+# Re-resolve every pin to the newest releases pyproject.toml's bounds allow, in a scratch venv (a
+# pure install: nothing is compiled); then run `make test` before committing the new file.
+PINS_VENV := .venv-pins
+constraints:
+	rm -rf $(PINS_VENV)
+	$(PYTHON) -m venv $(PINS_VENV)
+	$(PINS_VENV)/bin/python -m pip install --quiet --upgrade pip "setuptools>=77" "Cython>=3.1"
+	MINI_LLM_NO_EXTENSIONS=1 $(PINS_VENV)/bin/python -m pip install --quiet --no-build-isolation -e '.[test]'
+	{ grep '^#' $(CONSTRAINTS); $(PINS_VENV)/bin/python -m pip freeze --all --exclude-editable | LC_ALL=C sort -f; } \
+		> $(CONSTRAINTS).new
+	mv $(CONSTRAINTS).new $(CONSTRAINTS)
+	rm -rf $(PINS_VENV)
+
 clean:
-	rm -rf build $(VENV) src/*.egg-info src/mini_llm/*.so ext/*.c ext/*.html .pytest_cache .mypy_cache .ruff_cache
+	rm -rf build $(VENV) $(PINS_VENV) src/*.egg-info src/mini_llm/*.so ext/*.c ext/*.html .pytest_cache .mypy_cache .ruff_cache

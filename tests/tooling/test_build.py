@@ -68,7 +68,9 @@ def test_sdist_ships_the_pyx_sources_and_builds_a_compiled_wheel(tmp_path: Path)
         names = tar.getnames()
     assert any(name.endswith("ext/_sse_c.pyx") for name in names)
     assert any(name.endswith("ext/_buffer_c.pyx") for name in names)
-    assert not any(name.endswith((".c", ".so", ".html")) for name in names)
+    assert not any(name.endswith((".c", ".so")) for name in names)
+    assert not any("/ext/" in name and name.endswith(".html") for name in names)  # Cython's annotation
+    assert any(name.endswith("src/mini_llm/static/playground.html") for name in names)  # package data
     result = _wheel(archive, tmp_path / "dist", MINI_LLM_NO_EXTENSIONS="0")
     assert result.returncode == 0, result.stderr
     (wheel,) = (tmp_path / "dist").iterdir()
