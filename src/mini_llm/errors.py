@@ -10,6 +10,9 @@ from mini_llm.asgi import Headers
 
 Protocol = Literal["openai", "anthropic"]
 
+# How much of a client-supplied value an error message or the access log quotes.
+CLIP_CHARS: Final = 200
+
 _OPENAI_TYPES: Final = {
     401: "authentication_error",
     403: "permission_error",
@@ -29,6 +32,13 @@ _ANTHROPIC_TYPES: Final = {
 }
 
 
+def clip(value: str) -> str:
+    """The value quoted (repr) and cut to CLIP_CHARS: a 5 MB model name must not become 5 MB of log."""
+    if len(value) <= CLIP_CHARS:
+        return repr(value)
+    return f"{value[:CLIP_CHARS]!r}... ({len(value)} characters)"
+
+
 class GatewayError(Exception):
     """An error whose message is safe to show a client: no key, no stack trace."""
 
@@ -40,6 +50,7 @@ class GatewayError(Exception):
         code: str | None = None,
         param: str | None = None,
         headers: Headers | None = None,
+        openai_type: str | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -47,6 +58,9 @@ class GatewayError(Exception):
         self.code = code
         self.param = param
         self.headers: Headers = headers or []  # extra response headers, e.g. Allow on a 405
+        # The OpenAI `type` when OpenAI's own API uses another than the status's usual one
+        # (a bad key is 401 invalid_request_error, code invalid_api_key).
+        self.openai_type = openai_type
 
 
 class UpstreamUnreachable(GatewayError, ConnectionError):
@@ -85,7 +99,7 @@ def error_body(protocol: Protocol, error: GatewayError) -> bytes:
         {
             "error": {
                 "message": error.message,
-                "type": openai_type(error.status),
+                "type": error.openai_type or openai_type(error.status),
                 "param": error.param,
                 "code": error.code,
             }

@@ -259,6 +259,15 @@ def request_model(body: bytes | memoryview) -> str:
 def respond(path: str, body: bytes | memoryview, model: str, delay: float) -> MockReply:
     """Answer `path` (relative to the provider base: `/chat/completions`, `/v1/messages`, ...)."""
     try:
+        return _respond(path, body, model, delay)
+    except RecursionError as exc:
+        # msgspec's depth limit is Python's recursion limit, which the call stack shares: a body the
+        # envelope read a few frames higher up can still be too deep to decode or encode down here.
+        raise GatewayError(400, "request body nests arrays and objects too deeply for the mock provider") from exc
+
+
+def _respond(path: str, body: bytes | memoryview, model: str, delay: float) -> MockReply:
+    try:
         request = _OBJECT.decode(body)
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise GatewayError(400, f"request body is not a JSON object: {exc}") from exc

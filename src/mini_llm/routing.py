@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from mini_llm.errors import GatewayError
+from mini_llm.errors import GatewayError, clip
 from mini_llm.providers import MOCK, Provider, WireProtocol
 
 
@@ -26,7 +26,11 @@ class Router:
         self.aliases = aliases
 
     def locate(self, model: str) -> tuple[Provider, str]:
-        """Alias first; `provider:model` only for a configured provider; else infer (claude -> anthropic)."""
+        """Alias first; `provider:model` only for a configured provider; else infer (claude -> anthropic).
+
+        Any name containing `claude`, in any case, is Anthropic's: `claude-sonnet-4-5`, but also
+        `us.anthropic.claude-...` or `bedrock:claude-...` when `bedrock` is no configured provider.
+        """
         alias = self.aliases.get(model)
         if alias is not None:
             return self.providers[alias[0]], alias[1]
@@ -35,7 +39,7 @@ class Router:
             return self.providers[prefix], rest
         if model == MOCK:
             return self.providers[MOCK], model
-        if model.startswith("claude"):
+        if "claude" in model.lower():
             return self.providers["anthropic"], model
         return self.providers["openai"], model
 
@@ -45,7 +49,7 @@ class Router:
         if not provider.speaks(protocol):
             raise GatewayError(
                 400,
-                f"model {model!r} resolves to provider {provider.name!r}, which speaks the "
+                f"model {clip(model)} resolves to provider {provider.name!r}, which speaks the "
                 f"{provider.protocol} protocol and cannot serve {endpoint} ({protocol} protocol); "
                 "protocol translation is not supported",
                 param="model",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import anthropic
 import pytest
@@ -42,6 +43,16 @@ def test_inferred_claude_model_and_beta_header(client: anthropic.Anthropic, upst
     assert seen.headers["anthropic-version"] == "2023-01-01"
 
 
+@pytest.mark.parametrize("model", ["us.anthropic.claude-3-5-sonnet-20241022-v2:0", "bedrock:claude-x", "My-Claude"])
+def test_names_containing_claude_go_to_anthropic(
+    client: anthropic.Anthropic, upstream: FakeUpstream, model: str
+) -> None:
+    client.messages.create(model=model, max_tokens=5, messages=[{"role": "user", "content": "hi"}])
+    seen = upstream.last()
+    assert (seen.path, json.loads(seen.body)["model"]) == ("/v1/messages", model)
+    assert seen.headers["x-api-key"] == ANTHROPIC_KEY
+
+
 def test_anthropic_version_defaults_when_client_sends_none(gateway: GatewayProcess, upstream: FakeUpstream) -> None:
     from tests.e2e.http_client import request
 
@@ -63,11 +74,39 @@ def test_mock_messages_stream_and_count(client: anthropic.Anthropic) -> None:
 
 
 def test_models_list_in_anthropic_shape(client: anthropic.Anthropic) -> None:
-    ids = [model.id for model in client.models.list()]
+    page = client.models.list()
+    models = list(page)
+    ids = [model.id for model in models]
     assert "smart" in ids and "mock" in ids
+    assert (page.has_more, page.first_id, page.last_id) == (False, ids[0], ids[-1])
+    for model in models:
+        assert (model.type, model.display_name) == ("model", model.id)
+        assert model.created_at.tzinfo is not None
     assert client.models.retrieve("smart").id == "smart"
     with pytest.raises(anthropic.NotFoundError):
         client.models.retrieve("nothing-here")
+
+
+def test_models_list_shape_on_the_wire(gateway: GatewayProcess) -> None:
+    from tests.e2e.http_client import request
+
+    body = request(gateway.url, "GET", "/v1/models", headers={"anthropic-version": "2023-06-01"}).json()
+    assert set(body) == {"data", "has_more", "first_id", "last_id"}
+    assert body["has_more"] is False
+    assert (body["first_id"], body["last_id"]) == (body["data"][0]["id"], body["data"][-1]["id"])
+    for model in body["data"]:
+        assert set(model) == {"type", "id", "display_name", "created_at"}
+        assert model["type"] == "model"
+        assert datetime.fromisoformat(model["created_at"]).tzinfo == UTC
+        assert model["created_at"].endswith("Z")
+
+
+def test_models_errors_have_the_anthropic_shape(gateway: GatewayProcess) -> None:
+    from tests.e2e.http_client import request
+
+    answer = request(gateway.url, "POST", "/v1/models", b"{}", headers={"anthropic-version": "2023-06-01"})
+    assert answer.status == 405
+    assert answer.json()["type"] == "error" and answer.json()["error"]["type"] == "invalid_request_error"
 
 
 def test_upstream_error_keeps_status(client: anthropic.Anthropic) -> None:

@@ -78,6 +78,16 @@ def test_models_list_and_retrieve(client: openai.OpenAI) -> None:
     assert "no-such-model" in caught.value.message
 
 
+def test_models_list_shape_on_the_wire(gateway: GatewayProcess) -> None:
+    from tests.e2e.http_client import request
+
+    body = request(gateway.url, "GET", "/v1/models").json()
+    assert set(body) == {"object", "data"} and body["object"] == "list"
+    for model in body["data"]:
+        assert set(model) == {"id", "object", "created", "owned_by"}
+        assert model["object"] == "model" and isinstance(model["created"], int)
+
+
 def test_key_rotation_round_robin(client: openai.OpenAI, upstream: FakeUpstream) -> None:
     used = []
     for _ in range(4):

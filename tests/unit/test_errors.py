@@ -7,11 +7,13 @@ import json
 import pytest
 
 from mini_llm.errors import (
+    CLIP_CHARS,
     GatewayError,
     Protocol,
     UpstreamTimeout,
     UpstreamUnreachable,
     anthropic_type,
+    clip,
     error_body,
     openai_type,
     stream_error_event,
@@ -142,3 +144,14 @@ class TestStreamErrorEvent:
         payload = json.loads(event.data)
         assert payload["error"]["message"] == "line one\nline two"
         assert payload["error"]["type"] == type_
+
+
+class TestClip:
+    @pytest.mark.parametrize("value", ["", "gpt-4o", 'caf\u00e9 "x"', "a\nb", "x" * CLIP_CHARS])
+    def test_short_values_are_quoted_whole(self, value: str) -> None:
+        assert clip(value) == repr(value)
+
+    def test_long_values_are_cut_and_say_how_long_they_were(self) -> None:
+        value = "m" * 5_000_000
+        shown = clip(value)
+        assert shown == repr("m" * CLIP_CHARS) + "... (5000000 characters)"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 
 import msgspec
@@ -99,6 +100,24 @@ class TestReadEnvelope:
         # JSON text is UTF-8 (RFC 8259 §8.1); bad bytes are the client's fault, not a 500.
         assert rejected(body).message.startswith("request body is not valid JSON")
 
+    @pytest.mark.parametrize("body", [b'{"model": "\xff"}', b'{"model": "gpt-4o\xc3"}'], ids=["invalid", "truncated"])
+    def test_invalid_utf8_in_model_names_the_field(self, body: bytes) -> None:
+        error = rejected(body)
+        assert (error.message, error.param) == ("request body is not valid JSON: 'model' is not UTF-8", "model")
+
+    @pytest.mark.parametrize("opener", [b"[", b'{"a":'], ids=["arrays", "objects"])
+    @pytest.mark.parametrize("depth", [1_000, 5_000, 100_000])
+    def test_deep_nesting_is_a_400_naming_the_limit(self, opener: bytes, depth: int) -> None:
+        closer = b"]" if opener == b"[" else b"}"
+        body = b'{"model": "m", "messages": ' + opener * depth + b"1" * (opener != b"[") + closer * depth + b"}"
+        message = rejected(body).message
+        assert message.startswith("request body nests arrays and objects too deeply")
+        assert f"about {sys.getrecursionlimit()} levels (Python's recursion limit)" in message
+
+    def test_nesting_well_inside_the_limit_is_read(self) -> None:
+        body = b'{"model": "m", "messages": ' + b"[" * 500 + b"]" * 500 + b"}"
+        assert read_envelope(body).model == "m"
+
     def test_model_not_required(self) -> None:
         envelope = read_envelope(b'{"input": "text"}', model_required=False)
         assert (envelope.model, envelope.stream) == ("", False)
@@ -113,6 +132,49 @@ class TestReadEnvelope:
 
     def test_model_not_required_but_empty(self) -> None:
         assert rejected(b'{"model": ""}', model_required=False).param == "model"
+
+
+class TestRepeatedNames:
+    """RFC 8259 4: readers disagree on repeated names, so the gateway refuses them at the top level."""
+
+    @pytest.mark.parametrize(
+        "body",
+        [
+            b'{"model":"gpt-4o","model":"gpt-4o-mini"}',
+            b'{"model":"gpt-4o","model":"gpt-4o"}',  # same value, same length: the walk stays aligned
+            b'{"model":"aaaa","messages":[],"model":"b"}',
+            b'{"model":"m","stream":true,"stream":false}',
+            b'{"stream":false,"model":"m","stream":true}',
+            b'{"mod\\u0065l":"expensive","model":"cheap"}',  # an escaped spelling of the same name
+            b'{"model":"m","\\u0073tream":true,"stream":false}',
+            b'{ "model" : "a" ,\n  "model" : "b" }',  # pretty-printed
+            b'{"model":"m","temperature":1,"temperature":0}',  # any top-level name, not just the two
+            b'{"model":"m","x":{"k":1},"x":[1,2,3,4,5,6,7,8,9,10]}',
+            b'{"model":"m","x":"abcdefghij","x":"a"}',
+            b'{"model":"m","n":12,"n":1}',  # the kept value is a prefix of the first one
+            b'{"model":"aa","model":"bb"}',  # same length, other bytes
+        ],
+    )
+    def test_repeated_top_level_name_is_a_400(self, body: bytes) -> None:
+        assert rejected(body).message.startswith("request body repeats a top-level field")
+
+    @pytest.mark.parametrize(
+        "body",
+        [
+            b'{"model":"m","metadata":{"model":"decoy","model":"twice"},"messages":[{"model":1},{"model":2}]}',
+            b'{"model":"m","messages":["model","model"],"stream":false}',
+            b' {\n "model" : "m" ,\t"stream": true\r\n}\n',
+            b'{"model":"m","caf\xc3\xa9":1,"\\u00e9":2}',  # names that only look alike
+            b'{"model":"m","a\\"b":1,"a\\\\":2}',  # escaped quote and backslash in names
+            b'{"model":"m","":1}',
+        ],
+    )
+    def test_unique_top_level_names_are_read(self, body: bytes) -> None:
+        assert read_envelope(body).model == "m"
+
+    def test_memoryview_body(self) -> None:
+        buffer = bytearray(b'xx{"model": "a", "model": "b"}yy')
+        assert rejected(memoryview(buffer)[2:-2]).message.startswith("request body repeats")
 
 
 class TestWithModel:
@@ -247,3 +309,22 @@ def test_with_model_replaces_only_top_level_model(
         if key != "model":
             assert raw_out[key] == raw
             assert raw in out
+
+
+@st.composite
+def bodies_with_a_repeated_name(draw: st.DrawFn) -> bytes:
+    """A valid body from request_bodies with one of its top-level members repeated somewhere."""
+    body, _, raw_values = draw(request_bodies())
+    name = draw(st.sampled_from(sorted(raw_values)))
+    value = _encode_value(draw(_VALUES | st.text(max_size=10)), "compact")
+    member = json.dumps(name, ensure_ascii=draw(st.booleans())).encode() + b":" + value
+    # Insert right after the opening brace or before the closing one: both are member boundaries.
+    if draw(st.booleans()):
+        return b"{" + member + b"," + body[1:]
+    return body[:-1] + b"," + member + b"}"
+
+
+@settings(deadline=None)
+@given(bodies_with_a_repeated_name())
+def test_any_repeated_top_level_name_is_refused(body: bytes) -> None:
+    assert rejected(body).message.startswith("request body repeats a top-level field")

@@ -77,6 +77,15 @@ class TestLocate:
             ("claude-sonnet-4-5", ("anthropic", "claude-sonnet-4-5")),
             ("claude-3-5-haiku-20241022", ("anthropic", "claude-3-5-haiku-20241022")),
             ("openai:claude-sonnet-4-5", ("openai", "claude-sonnet-4-5")),
+            # `claude` anywhere, in any case, is Anthropic's; an unconfigured prefix stays in the name.
+            ("bedrock:claude-x", ("anthropic", "bedrock:claude-x")),
+            (
+                "us.anthropic.claude-3-5-sonnet-20241022-v2:0",
+                ("anthropic", "us.anthropic.claude-3-5-sonnet-20241022-v2:0"),
+            ),
+            ("Claude-3-Opus", ("anthropic", "Claude-3-Opus")),
+            ("my-CLAUDE-tune", ("anthropic", "my-CLAUDE-tune")),
+            ("local:claude-distill", ("local", "claude-distill")),
             ("mock", ("mock", "mock")),
             ("mock-2", ("openai", "mock-2")),
         ],
@@ -139,6 +148,13 @@ class TestResolve:
         assert endpoint in error.message
         assert f"the {provider_protocol} protocol" in error.message
         assert f"({protocol} protocol)" in error.message
+
+    def test_mismatch_message_clips_a_huge_model_name(self) -> None:
+        model = "claude-" + "x" * 5_000_000
+        with pytest.raises(GatewayError) as info:
+            make_router().resolve(model, "openai", "/v1/chat/completions")
+        assert len(info.value.message) < 1000
+        assert "(5000007 characters)" in info.value.message
 
     def test_protocol_is_checked_before_keys(self) -> None:
         # With no Anthropic key either, the client hears about the protocol, which a key would not fix.

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import msgspec
 
 from mini_llm.context import Context, Request
-from mini_llm.errors import GatewayError
+from mini_llm.errors import GatewayError, clip
 from mini_llm.relay import send_whole
 from mini_llm.routes.proxy import JSON_HEADERS, forward
 
@@ -64,4 +64,4 @@ async def retrieve_model(ctx: Context, req: Request) -> None:
             req.status = 200
             await send_whole(req.send, 200, JSON_HEADERS, msgspec.json.encode(body))
             return
-    raise GatewayError(404, f"model {model_id!r} is not an alias or a configured model", code="model_not_found")
+    raise GatewayError(404, f"model {clip(model_id)} is not an alias or a configured model", code="model_not_found")

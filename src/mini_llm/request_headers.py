@@ -1,0 +1,98 @@
+"""The headers a request carries upstream: the client's, minus what must not travel, plus the provider's auth."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Final
+
+from mini_llm.errors import clip
+from mini_llm.providers import DEFAULT_ANTHROPIC_VERSION
+from mini_llm.routing import Target
+
+logger = logging.getLogger("mini_llm")
+
+# RFC 9110 7.6.1 hop-by-hop fields, plus what the gateway sets itself or must never forward:
+# the client's own credentials and tenancy headers, cookies, where the client is (the provider
+# does not need the caller's address), the body framing and coding (the body was read as plain
+# JSON, RFC 9110 8.4), the path the request took (Via), the page that sent it (Origin, Referer),
+# and method overrides, which would turn the gateway's POST into another method at a provider or a
+# proxy that honours them.
+_DROPPED_REQUEST_HEADERS: Final = frozenset(
+    {
+        b"connection",
+        b"keep-alive",
+        b"proxy-connection",
+        b"proxy-authenticate",
+        b"proxy-authorization",
+        b"te",
+        b"trailer",
+        b"transfer-encoding",
+        b"upgrade",
+        b"host",
+        b"content-length",
+        b"content-encoding",
+        b"accept-encoding",
+        b"authorization",
+        b"x-api-key",
+        b"api-key",
+        b"x-goog-api-key",
+        b"forwarded",
+        b"x-forwarded-for",
+        b"x-forwarded-host",
+        b"x-forwarded-proto",
+        b"x-real-ip",
+        b"via",
+        b"cookie",
+        b"openai-organization",
+        b"openai-project",
+        b"expect",
+        b"content-type",
+        b"x-http-method-override",
+        b"x-http-method",
+        b"x-method-override",
+        b"origin",
+        b"referer",
+    }
+)
+# What a browser adds about the page and itself (Fetch metadata, client hints): the provider does
+# not need it, and Anthropic's API refuses a request with an Origin as a browser's direct access.
+_DROPPED_REQUEST_PREFIXES: Final = ("sec-",)
+
+
+def upstream_headers(target: Target, client: Mapping[bytes, bytes]) -> dict[str, str]:
+    """The client's headers minus hop-by-hop and credentials, plus the provider's own auth.
+
+    Names with `_` are dropped, as nginx does by default (underscores_in_headers off): a server that
+    maps `-` and `_` alike would read `X_Api_Key` as `X-Api-Key`. Values go on as sent: aiohttp
+    writes header strings as UTF-8, so bytes that are valid UTF-8 decode strictly and go out
+    unchanged; any other value cannot be written as it came and is dropped (and logged) rather
+    than altered. granian refuses control characters in headers before the app sees them.
+    """
+    dropped = _DROPPED_REQUEST_HEADERS
+    listed = client.get(b"connection")
+    if listed:
+        # RFC 9110 7.6.1: headers named in Connection are hop-by-hop too.
+        dropped = dropped | {token.strip().lower() for token in listed.split(b",")}
+    headers: dict[str, str] = {}
+    for name, value in client.items():
+        if name in dropped:
+            continue
+        field = name.decode("latin-1")  # a name is a token, so ASCII (RFC 9110 5.6.2); granian checks it
+        if "_" in field or field.startswith(_DROPPED_REQUEST_PREFIXES):  # NOTE: str ops: cheaper than on bytes
+            continue
+        try:
+            headers[field] = value.decode()
+        except UnicodeDecodeError:
+            logger.warning("request header %s not forwarded: it is not valid UTF-8", clip(field))
+    # The body was validated as a JSON object, whatever the client labelled it (curl -d says form).
+    headers["Content-Type"] = "application/json"
+    headers["Accept-Encoding"] = "identity"
+    key = target.key
+    if target.provider.protocol == "anthropic":
+        if key is not None:
+            headers["x-api-key"] = key
+        headers.setdefault("anthropic-version", DEFAULT_ANTHROPIC_VERSION)
+    elif key is not None:
+        headers["Authorization"] = f"Bearer {key}"
+    return headers
