@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from dataclasses import dataclass, field
@@ -9,24 +10,42 @@ from dataclasses import dataclass, field
 from mini_llm.asgi import Receive, Scope, Send
 from mini_llm.config import Settings
 from mini_llm.errors import Protocol
+from mini_llm.open_streams import OpenStreams, drain_timed_out
 from mini_llm.routing import Router
 from mini_llm.upstream import Upstream
 
 
 @dataclass(frozen=True, slots=True)
 class Context:
-    """Everything a handler needs; immutable apart from the pool and the key rotation."""
+    """Everything a handler needs; immutable apart from the pool, the key rotation and the open streams."""
 
     settings: Settings
     router: Router
     upstream: Upstream
     drain_marker: str | None
     started_at: int = field(default_factory=lambda: int(time.time()))
+    streams: OpenStreams = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "streams", OpenStreams(self.settings.stream_buffer_bytes))
 
     @property
     def draining(self) -> bool:
         """True once `mini-llm serve` got SIGTERM (it creates the marker file for its workers)."""
         return self.drain_marker is not None and os.path.exists(self.drain_marker)
+
+    def begin_drain(self) -> None:
+        """The server started draining: streams still open at the drain timeout end with an error event.
+
+        granian stops accepting after the drain delay and kills the worker a moment after the drain
+        timeout; ending the streams first gives each client an error event and a proper end.
+        """
+        settings = self.settings
+        asyncio.get_running_loop().call_later(
+            settings.drain_delay + settings.drain_timeout,
+            self.streams.end_all,
+            drain_timed_out(settings.drain_timeout),
+        )
 
 
 @dataclass(slots=True)

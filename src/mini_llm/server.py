@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import errno
 import json
@@ -14,6 +15,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from typing import Any, Final
 
 from granian import Granian
@@ -49,6 +51,11 @@ LOG_CONFIG: Final[dict[str, Any]] = {
 
 # Set by run() for the workers it forks, so they can tie themselves to it.
 SERVER_PID_ENV: Final = "MINI_LLM_SERVER_PID"
+# Tells the workers that the drain began, so they can end their streams at the drain timeout;
+# granian itself uses SIGTERM/SIGINT (stop) and SIGHUP (reload) only.
+DRAIN_SIGNAL: Final = signal.SIGUSR1
+# Seconds between the drain timeout, when workers end their streams, and granian's kill.
+DRAIN_GRACE: Final = 1
 
 
 class PortUnavailable(OSError):
@@ -107,6 +114,13 @@ def tie_worker_to_server() -> None:
         tie(int(server_pid))
 
 
+def on_drain_signal(callback: Callable[[], None]) -> None:
+    """Run in a worker at start-up: `callback` runs on the worker's loop when `mini-llm serve` starts draining."""
+    server_pid = os.environ.get(SERVER_PID_ENV)
+    if server_pid and os.getpid() != int(server_pid):
+        asyncio.get_running_loop().add_signal_handler(DRAIN_SIGNAL, callback)
+
+
 def url_of(host: str, port: int) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
@@ -128,10 +142,11 @@ def write_ready_file(path: str, host: str, port: int) -> None:
 
 
 class _DrainingGranian(Granian):  # type: ignore[misc,valid-type]
-    """On the first SIGTERM/SIGINT: mark draining (/ready -> 503), wait drain_delay, then stop.
+    """On the first SIGTERM/SIGINT: mark draining (/ready -> 503), tell the workers, wait drain_delay, stop.
 
     granian then stops accepting and lets in-flight requests, streams too, finish within
-    workers_kill_timeout; lifespan shutdown closes the upstream pool.
+    workers_kill_timeout; lifespan shutdown closes the upstream pool. The workers end the
+    streams still open at the drain timeout themselves, DRAIN_GRACE before that kill.
     """
 
     def __init__(
@@ -176,6 +191,9 @@ class _DrainingGranian(Granian):  # type: ignore[misc,valid-type]
         self._draining = True
         with contextlib.suppress(OSError), open(self._drain_marker, "w"):
             pass
+        for worker in self.wrks:
+            with contextlib.suppress(ProcessLookupError):  # a worker that just exited
+                os.kill(worker.inner.pid, DRAIN_SIGNAL)
         if self._drain_delay:
             threading.Timer(self._drain_delay, super().signal_handler_interrupt).start()
         else:
@@ -198,6 +216,8 @@ def run(
     """
     if ready_file:  # a file left by an earlier run must never announce this one before it is up
         pathlib.Path(ready_file).unlink(missing_ok=True)
+    # Ignored until a worker's loop handles it: a worker still starting must not die of it.
+    signal.signal(DRAIN_SIGNAL, signal.SIG_IGN)
     with tempfile.TemporaryDirectory(prefix="mini-llm-") as scratch:
         marker = os.path.join(scratch, "draining")
         os.environ["MINI_LLM_DRAIN_MARKER"] = marker
@@ -215,7 +235,7 @@ def run(
             backpressure=MAX_CONNECTIONS_PER_WORKER,
             http1_settings=HTTP1Settings(keep_alive=True, header_read_timeout=30_000),
             respawn_failed_workers=True,
-            workers_kill_timeout=math.ceil(drain_timeout),
+            workers_kill_timeout=math.ceil(drain_timeout) + DRAIN_GRACE,
             log_access=False,
             log_dictconfig=LOG_CONFIG,
             drain_marker=marker,

@@ -9,7 +9,8 @@ import asyncio
 import json
 import threading
 import time
-from collections.abc import Callable
+import zlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +20,13 @@ OPENAI_KEYS = ("sk-test-openai-key-AAAA", "sk-test-openai-key-BBBB")
 ANTHROPIC_KEY = "sk-ant-test-key-CCCC"
 LOCAL_KEY = "sk-local-test-key-DDDD"
 ALL_KEYS = (*OPENAI_KEYS, ANTHROPIC_KEY, LOCAL_KEY)
+# The large answers of the memory tests, generated on the fly in pieces of PIECE bytes.
+HUGE_BYTES = 200 * 1024 * 1024
+PIECE = 64 * 1024
+# The incomplete event each `partial-hog` stream holds open.
+HOG_BYTES = 6 * 1024 * 1024
+# What `encoded-<name>` models label their answers with; none of them can be decoded by the gateway.
+REFUSED_ENCODINGS = {"br": "br", "zstd": "zstd", "compress": "compress", "stacked": "gzip, gzip", "unknown": "x-snappy"}
 
 
 @dataclass
@@ -27,6 +35,7 @@ class Seen:
     path: str
     headers: dict[str, str]
     body: bytes
+    raw_headers: tuple[tuple[bytes, bytes], ...] = ()  # as they came on the wire, for byte-exact checks
 
 
 @dataclass
@@ -57,7 +66,7 @@ class FakeUpstream:
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
-        self.seen.append(Seen(request.method, request.path, dict(request.headers), body))
+        self.seen.append(Seen(request.method, request.path, dict(request.headers), body, request.raw_headers))
         try:
             payload: dict[str, Any] = json.loads(body) if body else {}
         except ValueError:
@@ -87,6 +96,9 @@ class FakeUpstream:
             except asyncio.CancelledError:
                 self.disconnects.append(model)
                 raise
+        scripted = self._scripted(model, bool(payload.get("stream")), anthropic)
+        if scripted is not None:
+            return await scripted(request, model)
         if payload.get("stream"):
             return await self._stream(request, model, anthropic)
         if anthropic:
@@ -190,6 +202,33 @@ class FakeUpstream:
         await response.write_eof()
         return response
 
+    # --- the response side: headers, encodings, sizes, broken events ----------------------------
+
+    def _scripted(
+        self, model: str, stream: bool, anthropic: bool
+    ) -> Callable[[web.Request, str], Awaitable[web.StreamResponse]] | None:
+        if model.startswith("encoded-"):
+            return _refused_encoding
+        if model == "deep-usage" and stream:
+            return _deep_anthropic_usage if anthropic else _deep_openai_usage
+        if model == "partial-hog":
+            return self._partial_hog
+        return _SCRIPTS.get(model)
+
+    async def _partial_hog(self, request: web.Request, model: str) -> web.StreamResponse:
+        """An event that never ends: HOG_BYTES of it, then silence until the gateway lets go."""
+        response = web.StreamResponse(headers={"content-type": "text/event-stream"})
+        await response.prepare(request)
+        try:
+            await response.write(b'data: {"choices":[{"delta":{"content":"')
+            for _ in range(HOG_BYTES // PIECE):
+                await response.write(b"h" * PIECE)
+            await asyncio.sleep(60)
+        except (ConnectionError, asyncio.CancelledError):
+            self.disconnects.append(model)
+            raise
+        return response
+
     def start(self) -> None:
         ready = threading.Event()
 
@@ -284,3 +323,193 @@ def _anthropic_frames(model: str) -> list[bytes]:
         event("message_stop", {"type": "message_stop"}),
     ]
     return frames
+
+
+def sent_key(request: web.Request) -> str:
+    """The provider key the gateway sent with this request."""
+    return request.headers.get("x-api-key") or request.headers.get("Authorization", "").removeprefix("Bearer ")
+
+
+def _raw_answer(request: web.Request, head: bytes, body: bytes) -> web.StreamResponse:
+    """Write a response aiohttp.web would refuse to make (a control character in a header) by hand."""
+    assert request.transport is not None
+    request.transport.write(b"HTTP/1.1 200 OK\r\n" + head + b"content-length: %d\r\n\r\n" % len(body) + body)
+    request.transport.close()
+    return web.Response()
+
+
+async def _control_header(request: web.Request, model: str) -> web.StreamResponse:
+    head = b"content-type: application/json\r\nx-request-id: req\x01bad\r\nx-ratelimit-remaining-requests: 41\r\n"
+    return _raw_answer(request, head, b'{"id":"chatcmpl-ctl","object":"chat.completion","choices":[]}')
+
+
+async def _headers_echo_key(request: web.Request, model: str) -> web.StreamResponse:
+    key = sent_key(request)
+    return web.json_response(
+        {"id": "chatcmpl-hdr", "object": "chat.completion", "choices": []},
+        headers={
+            "x-request-id": f"Bearer {key}",
+            "request-id": key,
+            "x-ratelimit-limit-requests": f"{key}:100",
+            "retry-after": key,
+            "location": f"https://moved.example/v1?key={key}",
+        },
+    )
+
+
+async def _ok_echo_key(request: web.Request, model: str) -> web.StreamResponse:
+    """A 200 that echoes the Authorization it got, as some debugging proxies do."""
+    return web.json_response({"id": "chatcmpl-echo", "echo": {"authorization": f"Bearer {sent_key(request)}"}})
+
+
+async def _chunked_echo_key(request: web.Request, model: str) -> web.StreamResponse:
+    """The key three times, each cut across two writes at a different place, with no Content-Length."""
+    key = sent_key(request).encode()
+    response = web.StreamResponse(headers={"content-type": "application/json"})
+    await response.prepare(request)
+    await response.write(b'{"echo":[')
+    for cut in (1, len(key) // 2, len(key) - 1):
+        await response.write(b'"' + key[:cut])
+        await asyncio.sleep(0.02)  # separate reads on the gateway's side
+        await response.write(key[cut:] + b'",')
+    await response.write(b'"end"]}')
+    await response.write_eof()
+    return response
+
+
+def _gzip(data: bytes) -> bytes:
+    packer = zlib.compressobj(wbits=16 + zlib.MAX_WBITS)
+    return packer.compress(data) + packer.flush()
+
+
+async def _gzip_echo_key(request: web.Request, model: str) -> web.StreamResponse:
+    """A 401 compressed although the gateway asked for identity, echoing the key it got."""
+    body = json.dumps({"error": {"message": f"Incorrect API key provided: {sent_key(request)}", "type": "x"}})
+    return web.Response(
+        body=_gzip(body.encode()), status=401, content_type="application/json", headers={"content-encoding": "gzip"}
+    )
+
+
+async def _deflate(request: web.Request, model: str) -> web.StreamResponse:
+    """deflate as RFC 9110 means it (zlib-wrapped) or as some servers send it (raw)."""
+    body = json.dumps({"id": "chatcmpl-deflate", "object": "chat.completion", "key": sent_key(request)}).encode()
+    packer = zlib.compressobj(wbits=zlib.MAX_WBITS if model == "deflate-zlib" else -zlib.MAX_WBITS)
+    return web.Response(
+        body=packer.compress(body) + packer.flush(),
+        content_type="application/json",
+        headers={"content-encoding": "deflate"},
+    )
+
+
+async def _gzip_stream(request: web.Request, model: str) -> web.StreamResponse:
+    """An SSE stream gzip-encoded anyway, flushed per event as a compressing proxy would."""
+    response = web.StreamResponse(headers={"content-type": "text/event-stream", "content-encoding": "gzip"})
+    await response.prepare(request)
+    packer = zlib.compressobj(wbits=16 + zlib.MAX_WBITS)
+    key_frame = b'data: {"choices":[{"index":0,"delta":{"content":" key=' + sent_key(request).encode() + b'"}}]}\n\n'
+    frames = _openai_frames(model)
+    for frame in [*frames[:-2], key_frame, *frames[-2:]]:
+        await response.write(packer.compress(frame) + packer.flush(zlib.Z_SYNC_FLUSH))
+        await asyncio.sleep(0)
+    await response.write(packer.flush())
+    await response.write_eof()
+    return response
+
+
+_BOMB: list[bytes] = []
+
+
+def _bomb() -> bytes:
+    """32 MiB of zeros in 32 KiB of gzip (a thousandfold, as real bombs are), made once and quickly."""
+    if not _BOMB:
+        packer = zlib.compressobj(9, wbits=16 + zlib.MAX_WBITS)
+        zeros = bytes(1024 * 1024)
+        _BOMB.append(b"".join(packer.compress(zeros) for _ in range(32)) + packer.flush())
+    return _BOMB[0]
+
+
+async def _gzip_bomb(request: web.Request, model: str) -> web.StreamResponse:
+    return web.Response(body=_bomb(), content_type="application/json", headers={"content-encoding": "gzip"})
+
+
+async def _refused_encoding(request: web.Request, model: str) -> web.StreamResponse:
+    coding = REFUSED_ENCODINGS[model.removeprefix("encoded-")]
+    return web.Response(
+        body=b"\x28\xb5\x2f\xfd opaque", content_type="application/json", headers={"content-encoding": coding}
+    )
+
+
+async def _huge(request: web.Request, model: str) -> web.StreamResponse:
+    """HUGE_BYTES made on the fly, the key cut across two writes in the middle.
+
+    `huge-length` declares its length, `huge-chunked` does not, `huge-sse` answers a non-stream
+    request with an event stream, `huge-cut` declares its length and breaks off after a few MiB.
+    """
+    key = sent_key(request).encode()
+    sse = model == "huge-sse"
+    response = web.StreamResponse(headers={"content-type": "text/event-stream" if sse else "application/json"})
+    if model in ("huge-length", "huge-cut"):
+        response.content_length = HUGE_BYTES
+    await response.prepare(request)
+    head, tail = (b'data: {"filler":"', b'"}\n\n') if sse else (b'{"filler":"', b'"}')
+    pieces = HUGE_BYTES // PIECE
+    middle = pieces // 2
+    await response.write(head + b"a" * (PIECE - len(head)))
+    for index in range(1, pieces - 1):
+        if index == middle:
+            await response.write(b"a" * (PIECE - 10) + key[:10])
+            await response.write(key[10:] + b"a" * (PIECE - len(key) + 10))
+            continue
+        if index == middle + 1:
+            continue
+        if model == "huge-cut" and index == 64:
+            assert request.transport is not None
+            request.transport.close()
+            return response
+        await response.write(b"a" * PIECE)
+    await response.write(b"a" * (PIECE - len(tail)) + tail)
+    await response.write_eof()
+    return response
+
+
+async def _deep_openai_usage(request: web.Request, model: str) -> web.StreamResponse:
+    """A usage object nested 5,000 deep in the middle of an otherwise good stream."""
+    deep = b"[" * 5000 + b"]" * 5000
+    frames = _openai_frames(model)
+    frames.insert(2, b'data: {"choices":[],"usage":{"prompt_tokens":' + deep + b"}}\n\n")
+    return await _frames(request, frames)
+
+
+async def _deep_anthropic_usage(request: web.Request, model: str) -> web.StreamResponse:
+    deep = "[" * 5000 + "]" * 5000
+    frames = _anthropic_frames(model)
+    frames[0] = (
+        'event: message_start\ndata: {"type":"message_start","message":{"usage":{"input_tokens":' + deep + "}}}\n\n"
+    ).encode()
+    return await _frames(request, frames)
+
+
+async def _frames(request: web.Request, frames: list[bytes]) -> web.StreamResponse:
+    response = web.StreamResponse(headers={"content-type": "text/event-stream"})
+    await response.prepare(request)
+    for frame in frames:
+        await response.write(frame)
+    await response.write_eof()
+    return response
+
+
+_SCRIPTS: dict[str, Callable[[web.Request, str], Awaitable[web.StreamResponse]]] = {
+    "control-header": _control_header,
+    "headers-echo-key": _headers_echo_key,
+    "ok-echo-key": _ok_echo_key,
+    "chunked-echo-key": _chunked_echo_key,
+    "gzip-echo-key": _gzip_echo_key,
+    "deflate-zlib": _deflate,
+    "deflate-raw": _deflate,
+    "gzip-stream": _gzip_stream,
+    "gzip-bomb": _gzip_bomb,
+    "huge-length": _huge,
+    "huge-chunked": _huge,
+    "huge-sse": _huge,
+    "huge-cut": _huge,
+}

@@ -11,7 +11,7 @@ import openai
 import pytest
 
 from tests.e2e.conftest import Closing, gateway_env
-from tests.e2e.fake_upstream import ALL_KEYS, FakeUpstream
+from tests.e2e.fake_upstream import ALL_KEYS, OPENAI_KEYS, FakeUpstream
 from tests.e2e.gateway_process import GatewayProcess
 from tests.e2e.http_client import request
 
@@ -92,7 +92,7 @@ def _raw_exchange(gateway: GatewayProcess, head: bytes, timeout: float = 5.0) ->
 def test_body_over_limit_by_content_length_before_reading(strict_gateway: GatewayProcess) -> None:
     # Only the headers go out: the 413 must come from Content-Length alone.
     answer = _raw_exchange(
-        strict_gateway, b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n"
+        strict_gateway, b"POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100000\r\n\r\n"
     )
     assert answer.startswith(b"HTTP/1.1 413")
     assert b"2000 bytes" in answer
@@ -102,7 +102,7 @@ def test_stalled_body_gets_408(strict_gateway: GatewayProcess) -> None:
     started = time.monotonic()
     answer = _raw_exchange(
         strict_gateway,
-        b"POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n" + b'{"model":',
+        b"POST /v1/messages HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1000\r\n\r\n" + b'{"model":',
     )
     assert answer.startswith(b"HTTP/1.1 408")
     assert b'"type":"error"' in answer and b"MINI_LLM_BODY_TIMEOUT" in answer
@@ -112,7 +112,7 @@ def test_stalled_body_gets_408(strict_gateway: GatewayProcess) -> None:
 def test_malformed_chunked_body_is_a_400_in_shape(strict_gateway: GatewayProcess) -> None:
     answer = _raw_exchange(
         strict_gateway,
-        b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n",
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n",
     )
     assert answer.startswith(b"HTTP/1.1 400")
     assert b'"error":{"message":"the request body was cut off or malformed"' in answer
@@ -218,6 +218,10 @@ def test_unreachable_upstream_is_502(strict_gateway: GatewayProcess) -> None:
     error = response.json()["error"]
     assert "cannot reach provider 'deepinfra'" in error["message"]
     assert error["type"] == "server_error"
+    # Where the provider is (host and port) is for the operator's log, never for the client.
+    port = strict_gateway.env["DEEPINFRA_BASE_URL"].split(":")[2].split("/")[0]
+    assert "127.0.0.1" not in error["message"] and port not in error["message"]
+    assert strict_gateway.wait_for_log(f"WARNING mini_llm: cannot reach provider 'deepinfra' at 127.0.0.1:{port}")
 
 
 def test_upstream_timeout_is_504(strict_gateway: GatewayProcess) -> None:
@@ -254,7 +258,7 @@ def test_upstream_redirect_is_relayed_with_its_location_not_followed(
 def test_upstream_error_echoing_the_key_is_scrubbed(strict_gateway: GatewayProcess) -> None:
     response = request(strict_gateway.url, "POST", "/v1/chat/completions", b'{"model":"echo-key"}', JSON)
     assert response.status == 401
-    assert response.json()["error"]["message"] == "Incorrect API key provided: ***"
+    assert response.json()["error"]["message"] == "Incorrect API key provided: " + "*" * len(OPENAI_KEYS[0])
 
 
 def test_rate_limit_reaches_the_sdk_as_rate_limit_error(strict_gateway: GatewayProcess, closing: Closing) -> None:
@@ -268,7 +272,7 @@ def test_invalid_content_length_is_rejected(strict_gateway: GatewayProcess) -> N
     # granian itself refuses a malformed Content-Length; either way nobody hangs and the gateway lives on.
     host, port = strict_gateway.url.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=5) as sock:
-        sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n{}")
+        sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nContent-Length: abc\r\n\r\n{}")
         assert sock.recv(100).startswith(b"HTTP/1.1 4")
     assert request(strict_gateway.url, "GET", "/health").status == 200
 

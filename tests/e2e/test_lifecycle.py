@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import re
@@ -36,6 +37,8 @@ from tests.e2e.http_client import request
         ({"MINI_LLM_CONFIG": "/nonexistent/mini-llm.toml"}, "MINI_LLM_CONFIG"),
         ({"MINI_LLM_MAX_BODY_BYTES": "-5"}, "MINI_LLM_MAX_BODY_BYTES"),
         ({"MINI_LLM_UPSTREAM_TIMEOUT": "0"}, "MINI_LLM_UPSTREAM_TIMEOUT"),
+        ({"MINI_LLM_STREAM_BUFFER_BYTES": "0"}, "MINI_LLM_STREAM_BUFFER_BYTES"),
+        ({"MINI_LLM_STREAM_BUFFER_BYTES": "64MiB"}, "MINI_LLM_STREAM_BUFFER_BYTES"),
         ({"MINI_LLM_LOG_REQUESTS": "perhaps"}, "MINI_LLM_LOG_REQUESTS"),
         ({"MINI_LLM_NO_EXTENSIONS": "maybe"}, "MINI_LLM_NO_EXTENSIONS"),
         ({"OPENAI_BASE_URL": "api.openai.com"}, "OPENAI_BASE_URL"),
@@ -155,6 +158,24 @@ def test_signal_drains_in_flight_streams(stop: signal.Signals, closing: Closing)
     assert texts[0].count(" from") == 5  # all 30 tokens arrived
 
 
+def test_a_stream_still_open_at_the_drain_timeout_ends_with_an_error_event() -> None:
+    """Cut by the drain timeout, a stream still ends as a stream should: an error event, then its end."""
+    process = GatewayProcess({"MINI_LLM_MOCK_TOKEN_DELAY": "0.2", "MINI_LLM_DRAIN_TIMEOUT": "1"}).start()
+    host, port = process.url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=20)
+    body = json.dumps({"model": "mock", "stream": True, "max_tokens": 200, "messages": []})
+    connection.request("POST", "/v1/chat/completions", body, {"Content-Type": "application/json"})
+    response = connection.getresponse()
+    assert response.status == 200
+    assert response.read1(65536).startswith(b"data: ")  # the stream runs: 200 tokens, 40 s of them
+    process.signal(signal.SIGTERM)
+    rest = response.read()  # http.client raises IncompleteRead on a stream cut without its end
+    connection.close()
+    assert rest.endswith(b'"type":"server_error","param":null,"code":"gateway_shutting_down"}}\n\n'), rest[-300:]
+    assert b"MINI_LLM_DRAIN_TIMEOUT" in rest
+    assert process.wait(20) == 0
+
+
 @pytest.fixture(scope="module")
 def mock_upstream() -> Iterator[str]:
     proc = subprocess.Popen(
@@ -236,7 +257,7 @@ def test_workers_die_with_a_killed_main_process() -> None:
     body = b'{"model":"mock","stream":true,"messages":[]}'
     with socket.create_connection((host, int(port)), timeout=10) as stream:
         stream.sendall(
-            b"POST /v1/chat/completions HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+            b"POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
             + f"Content-Length: {len(body)}\r\n\r\n".encode()
             + body
         )

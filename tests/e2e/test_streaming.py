@@ -136,6 +136,24 @@ def test_malformed_events_are_relayed_and_never_end_the_stream(any_gateway: Gate
 
 def test_in_stream_error_echoing_the_key_is_scrubbed(any_gateway: GatewayProcess) -> None:
     raw = _raw_stream(any_gateway, "stream-echo-key")
-    assert raw.body == b'data: {"error":{"message":"bad key ***"}}\n\n'
+    assert raw.body == b'data: {"error":{"message":"bad key ' + b"*" * len(OPENAI_KEYS[0]) + b'"}}\n\n'
     for key in OPENAI_KEYS:
         assert key not in any_gateway.log
+
+
+def test_a_deeply_nested_usage_never_ends_the_stream(any_gateway: GatewayProcess) -> None:
+    raw = _raw_stream(any_gateway, "deep-usage")
+    assert raw.status == 200
+    assert raw.body.count(b"[" * 5000) == 1  # relayed as it came
+    assert raw.body.endswith(b"data: [DONE]\n\n")
+    assert any_gateway.wait_for_log("malformed=1 end=done")
+    assert "unhandled error" not in any_gateway.log
+
+
+def test_a_deeply_nested_anthropic_start_never_ends_the_stream(any_gateway: GatewayProcess) -> None:
+    body = b'{"model":"anthropic:deep-usage","stream":true,"max_tokens":5,"messages":[]}'
+    raw = request(any_gateway.url, "POST", "/v1/messages", body, {"Content-Type": "application/json"})
+    assert raw.status == 200
+    assert raw.body.count(b"[" * 5000) == 1
+    assert raw.body.endswith(b'event: message_stop\ndata: {"type": "message_stop"}\n\n')
+    assert "unhandled error" not in any_gateway.log

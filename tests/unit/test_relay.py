@@ -9,9 +9,12 @@ from collections.abc import AsyncIterator
 import pytest
 
 from mini_llm.asgi import Message, Receive
+from mini_llm.disconnect import DisconnectWatch
 from mini_llm.errors import Protocol
 from mini_llm.hotpath import SSEEvent
-from mini_llm.relay import DisconnectWatch, StreamObserver, relay_stream
+from mini_llm.observer import StreamObserver
+from mini_llm.open_streams import OpenStreams
+from mini_llm.relay import relay_body, relay_stream
 
 
 def _event(data: str, name: str = "message") -> SSEEvent:
@@ -67,7 +70,11 @@ def _relay(chunks: list[bytes], key: str | None = None, protocol: Protocol = "op
         for chunk in chunks:
             yield chunk
 
-    asyncio.run(relay_stream(send, [], source(), protocol, StreamObserver(protocol), key))
+    async def run() -> None:
+        with OpenStreams(64 * 1024 * 1024).open() as stream:
+            await relay_stream(send, [], source(), protocol, StreamObserver(protocol), key, stream)
+
+    asyncio.run(run())
     assert sent[0]["type"] == "http.response.start"
     bodies = [m["body"] for m in sent[1:]]
     return bodies, sent[-1]["more_body"] is False
@@ -115,7 +122,7 @@ def test_key_is_scrubbed_even_when_split_across_chunks() -> None:
     key = "sk-secret-key-1234"
     event = b'data: {"error":{"message":"bad key ' + key.encode() + b'"}}\n\n'
     bodies, _ = _relay([event[:40], event[40:]], key=key)
-    assert b"".join(bodies) == event.replace(key.encode(), b"***")
+    assert b"".join(bodies) == event.replace(key.encode(), b"*" * len(key))
 
 
 def test_oversized_event_ends_the_stream_with_an_anthropic_error() -> None:
@@ -182,3 +189,40 @@ def test_watch_stops_quietly_when_the_server_cannot_tell_and_close_cancels_the_p
         return quiet, broken, never.cancelled()
 
     assert asyncio.run(scenario()) == ((False, False), (False, False), True)
+
+
+def test_a_deeply_nested_usage_is_counted_malformed_not_raised() -> None:
+    deep = "[" * 5000 + "]" * 5000
+    openai_observer = StreamObserver("openai")
+    openai_observer.observe(_event('{"choices":[],"usage":{"prompt_tokens":' + deep + "}}"))
+    anthropic_observer = StreamObserver("anthropic")
+    anthropic_observer.observe(_event('{"message":{"usage":{"input_tokens":' + deep + "}}}", "message_start"))
+    anthropic_observer.observe(_event('{"usage":{"output_tokens":' + deep + "}}", "message_delta"))
+    assert (openai_observer.malformed, anthropic_observer.malformed) == (1, 2)
+
+
+def _relay_body(pieces: list[bytes]) -> list[Message]:
+    sent: list[Message] = []
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    async def rest() -> AsyncIterator[bytes]:
+        for piece in pieces[1:]:
+            yield piece
+
+    asyncio.run(relay_body(send, 201, [], pieces[0], rest()))
+    return sent
+
+
+def test_a_body_in_one_piece_goes_out_as_one_full_message() -> None:
+    sent = _relay_body([b'{"whole":true}'])
+    assert sent == [
+        {"type": "http.response.start", "status": 201, "headers": []},
+        {"type": "http.response.body", "body": b'{"whole":true}', "more_body": False},
+    ]
+
+
+def test_a_body_in_pieces_goes_out_piece_by_piece_the_last_one_ending_it() -> None:
+    sent = _relay_body([b"a", b"b", b"c"])
+    assert [(m["body"], m["more_body"]) for m in sent[1:]] == [(b"a", True), (b"b", True), (b"c", False)]

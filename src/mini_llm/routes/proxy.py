@@ -9,33 +9,42 @@ from dataclasses import dataclass
 from mini_llm import mock
 from mini_llm.asgi import Headers
 from mini_llm.context import Context, Request
-from mini_llm.errors import ClientDisconnected, GatewayError
+from mini_llm.decoding import decoded, decoder_for
+from mini_llm.disconnect import DisconnectWatch
+from mini_llm.errors import ClientDisconnected, GatewayError, clip
 from mini_llm.hotpath import BodyBuffer, BodyTooLarge
-from mini_llm.relay import DisconnectWatch, StreamObserver, relay_stream, scrub_key, send_whole
+from mini_llm.observer import StreamObserver
+from mini_llm.relay import WHOLE_BODY_BYTES, relay_body, relay_stream, scrubbed, send_whole
+from mini_llm.response_headers import relayed_headers
 from mini_llm.rewrite import read_envelope, with_model
 from mini_llm.routing import Target
-from mini_llm.upstream import relayed_headers
+from mini_llm.scrub import mask, secret_of
 
 JSON_HEADERS: Headers = [(b"content-type", b"application/json")]
 
 
-async def read_body(req: Request, limit: int, stall_limit: float) -> memoryview:
+async def read_body(req: Request, limit: int, stall_limit: float, whole_limit: float) -> memoryview:
     """Buffer the body, refusing by Content-Length before reading and again while reading.
 
-    Each wait for the next body chunk is bounded, so a client that stalls mid-body gets a 408
-    instead of holding a connection forever.
+    Each wait for the next body chunk is bounded, and so is the whole body: a client that stalls
+    mid-body, or trickles a byte just inside each pause, gets a 408 instead of holding a
+    connection for as long as it likes.
     """
     declared = req.headers.get(b"content-length")
     expected = -1
     if declared is not None:
+        # granian refuses a malformed Content-Length itself (a bare 400) before the app runs; this
+        # keeps int() from raising should another server pass one on.
         if not declared.isdigit():
             raise GatewayError(400, "Content-Length is not a number")
         expected = int(declared)
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + whole_limit
     try:
         buffer = BodyBuffer(limit, expected)
         more = True
         while more:
-            async with asyncio.timeout(stall_limit):
+            async with asyncio.timeout_at(min(loop.time() + stall_limit, give_up)):
                 message = await req.receive()
             if message["type"] == "http.disconnect":
                 # A real disconnect, or a body granian could not parse (bad chunk framing).
@@ -49,6 +58,10 @@ async def read_body(req: Request, limit: int, stall_limit: float) -> memoryview:
             413, f"request body is larger than the gateway's limit of {limit} bytes (MINI_LLM_MAX_BODY_BYTES)"
         ) from exc
     except TimeoutError as exc:
+        if loop.time() >= give_up:
+            raise GatewayError(
+                408, f"the request body took longer than {whole_limit:g}s to arrive (MINI_LLM_BODY_DEADLINE)"
+            ) from exc
         raise GatewayError(408, f"the request body stalled for {stall_limit:g}s (MINI_LLM_BODY_TIMEOUT)") from exc
     view: memoryview = buffer.view()
     return view
@@ -72,7 +85,8 @@ class _Outgoing:
 
 async def _read_and_route(ctx: Context, req: Request, model_required: bool) -> tuple[str, bool, Target, _Outgoing]:
     """Body, envelope and target; the body and envelope die with this frame."""
-    body = await read_body(req, ctx.settings.max_body_bytes, ctx.settings.body_timeout)
+    settings = ctx.settings
+    body = await read_body(req, settings.max_body_bytes, settings.body_timeout, settings.body_deadline)
     envelope = read_envelope(body, model_required=model_required)
     target = ctx.router.resolve(envelope.model, req.protocol, req.path)
     # NOTE: an unchanged model forwards the client's bytes untouched: no re-encode at all.
@@ -100,7 +114,7 @@ async def forward(ctx: Context, req: Request, upstream_path: str, *, model_requi
         watch.close()
         if ctx.settings.log_requests:  # the access-log line is built only when it is written
             elapsed = (time.perf_counter() - began) * 1000
-            req.note = f"model={model!r} target={target.provider.name}:{target.model!r} ms={elapsed:.1f}"
+            req.note = f"model={clip(model)} target={target.provider.name}:{clip(target.model)} ms={elapsed:.1f}"
             if observer is not None:
                 req.note += " " + observer.log_fields()
             if req.client_gone:
@@ -115,20 +129,32 @@ async def _answer_from_upstream(
     outgoing: _Outgoing,
     observer: StreamObserver | None,
 ) -> None:
+    """Relay the provider's status as it is, and every byte of its answer decoded and scrubbed."""
     response = await ctx.upstream.post(target, path, outgoing.take(), req.headers)
     try:
-        headers = relayed_headers(response.raw_headers)
-        req.status = response.status
-        if observer is not None and response.status == 200 and response.content_type == "text/event-stream":
-            req.started = True
+        status = req.status = response.status
+        headers = relayed_headers(response.raw_headers, target.key)
+        decoder = decoder_for(response.headers.getall("Content-Encoding", ()), target.provider.name, status)
+        if observer is not None and status == 200 and response.content_type == "text/event-stream":
             chunks = ctx.upstream.chunks(target, response)
-            await relay_stream(req.send, headers, chunks, req.protocol, observer, target.key)
+            req.started = True
+            source = decoded(chunks, decoder) if decoder is not None else chunks
+            with ctx.streams.open() as stream:
+                await relay_stream(req.send, headers, source, req.protocol, observer, target.key, stream)
             return
-        answer = await ctx.upstream.read(target, response)
-        if response.status >= 400:
-            answer = scrub_key(answer, target.key)
+        length = response.content_length
+        if decoder is None and length is not None and length <= WHOLE_BODY_BYTES:
+            answer = mask(await ctx.upstream.read(target, response), secret_of(target.key))
+            req.started = True
+            await send_whole(req.send, status, headers, answer)
+            return
+        # Big, of unknown length, or encoded: as it arrives. The first piece is in before the
+        # status goes out, so a provider that fails at once still gets a clean 502.
+        chunks = ctx.upstream.chunks(target, response)
+        pieces = scrubbed(decoded(chunks, decoder) if decoder is not None else chunks, target.key)
+        first = await anext(pieces, b"")
         req.started = True
-        await send_whole(req.send, response.status, headers, answer)
+        await relay_body(req.send, status, headers, first, pieces)
     finally:
         # After a complete read this is a no-op; mid-stream it drops the upstream connection.
         response.close()
@@ -147,6 +173,7 @@ async def _answer_from_mock(
     req.status = reply.status
     req.started = True
     if reply.stream is not None and observer is not None:
-        await relay_stream(req.send, headers, reply.stream, req.protocol, observer, None)
+        with ctx.streams.open() as stream:
+            await relay_stream(req.send, headers, reply.stream, req.protocol, observer, None, stream)
     else:
         await send_whole(req.send, reply.status, headers, reply.body)

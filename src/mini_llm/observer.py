@@ -1,0 +1,91 @@
+"""Watches a relayed stream's events on the side, for the access log: count, first token, usage, end."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import msgspec
+
+from mini_llm.errors import Protocol
+from mini_llm.hotpath import SSEEvent
+
+
+class _Usage(msgspec.Struct):
+    usage: dict[str, Any] | None = None
+
+
+class _AnthropicStart(msgspec.Struct):
+    message: _Usage
+
+
+_USAGE = msgspec.json.Decoder(_Usage)
+_ANTHROPIC_START = msgspec.json.Decoder(_AnthropicStart)
+
+
+class StreamObserver:
+    """What the access log says about a stream; it reads events, it never changes or ends one."""
+
+    __slots__ = (
+        "done",
+        "error",
+        "events",
+        "first_token",
+        "malformed",
+        "protocol",
+        "started",
+        "truncated",
+        "usage",
+    )
+
+    def __init__(self, protocol: Protocol) -> None:
+        self.protocol = protocol
+        self.started = time.perf_counter()
+        self.events = 0
+        self.first_token: float | None = None
+        self.usage: dict[str, Any] = {}
+        self.done = False
+        self.error = False
+        self.truncated = False
+        self.malformed = 0
+
+    def observe(self, event: SSEEvent) -> None:
+        """Never raises: an event it cannot read only leaves the usage unknown, it never ends a relay."""
+        self.events += 1
+        try:
+            self._observe(event)
+        except Exception:  # e.g. RecursionError from a deeply nested `usage`: count it, relay on
+            self.malformed += 1
+
+    def _observe(self, event: SSEEvent) -> None:
+        data = event.data
+        if self.protocol == "anthropic":
+            self._anthropic(event.event, data)
+        elif data == "[DONE]":
+            self.done = True
+        else:
+            if self.first_token is None and '"content":""' not in data:
+                self.first_token = time.perf_counter()
+            if data.startswith('{"error"'):
+                self.error = True
+            elif '"usage":{' in data:
+                self.usage.update(_USAGE.decode(data).usage or {})
+
+    def _anthropic(self, name: str, data: str) -> None:
+        if name == "content_block_delta":
+            if self.first_token is None:
+                self.first_token = time.perf_counter()
+        elif name == "message_start":
+            self.usage.update(_ANTHROPIC_START.decode(data).message.usage or {})
+        elif name == "message_delta":
+            self.usage.update(_USAGE.decode(data).usage or {})
+        elif name == "message_stop":
+            self.done = True
+        elif name == "error":
+            self.error = True
+
+    def log_fields(self) -> str:
+        ttft = f"{(self.first_token - self.started) * 1000:.1f}" if self.first_token else "-"
+        usage = ",".join(f"{k}={v}" for k, v in self.usage.items() if isinstance(v, int)) or "-"
+        state = "error" if self.error else "truncated" if self.truncated else "done" if self.done else "eof"
+        return f"events={self.events} ttft_ms={ttft} usage={usage} malformed={self.malformed} end={state}"

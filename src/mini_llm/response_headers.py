@@ -1,0 +1,63 @@
+"""Which of a provider's response headers reach the client, and in what state: scrubbed and sendable."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Final
+
+from mini_llm.asgi import Headers
+from mini_llm.scrub import mask, secret_of
+
+logger = logging.getLogger("mini_llm")
+
+# What clients use. Never Content-Encoding or Content-Length: the body is relayed decoded, and
+# granian frames it itself (RFC 9110 8.4, 8.6: both describe the bytes as the provider sent them).
+_RELAYED: Final = frozenset(
+    {
+        b"content-type",
+        b"location",  # redirects are relayed, not followed (allow_redirects=False)
+        b"retry-after",
+        b"retry-after-ms",
+        b"x-should-retry",
+        b"x-request-id",
+        b"request-id",
+        b"openai-processing-ms",
+        b"openai-version",
+    }
+)
+_RELAYED_PREFIXES: Final = (b"x-ratelimit-", b"anthropic-ratelimit-")
+# RFC 9110 5.5: a field value is visible characters, spaces, tabs and obs-text; granian refuses
+# the rest (the other C0 controls and DEL) and would answer the whole response with a 500.
+_CONTROL: Final = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def relayed_headers(raw: tuple[tuple[bytes, bytes], ...], key: str | None) -> Headers:
+    """The provider headers clients use, the key masked; a value that cannot be sent is dropped.
+
+    All values are checked in one pass over them joined (a tab is a legal value byte); only an
+    answer with something to fix pays for the per-header work.
+    """
+    out: Headers = []
+    for name, value in raw:
+        lower = name.lower()
+        if lower in _RELAYED or lower.startswith(_RELAYED_PREFIXES):
+            out.append((lower, value))
+    values = b"\t".join([value for _, value in out])
+    secret = secret_of(key)
+    if _CONTROL.search(values):
+        out = _sendable(out)
+    if secret and secret in values:
+        out = [(name, mask(value, secret)) for name, value in out]
+    return out
+
+
+def _sendable(headers: Headers) -> Headers:
+    kept: Headers = []
+    for name, value in headers:
+        if _CONTROL.search(value):
+            # NOTE: never the value: it is the provider's, and may hold anything.
+            logger.warning("dropped the provider's %s header: its value has a control character", name.decode())
+        else:
+            kept.append((name, value))
+    return kept

@@ -1,0 +1,63 @@
+"""Blank the gateway's provider key out of whatever a provider sends back: headers, bodies, events."""
+
+from __future__ import annotations
+
+from typing import Final
+
+MASK_BYTE: Final = b"*"
+
+
+def secret_of(key: str | None) -> bytes | None:
+    """The bytes to look for; None when the request carried no key (the mock, a keyless provider)."""
+    return key.encode() if key else None
+
+
+def mask(data: bytes, secret: bytes | None) -> bytes:
+    """`data` with every copy of `secret` replaced by as many `*`: lengths and offsets stay true."""
+    if secret and secret in data:
+        return data.replace(secret, MASK_BYTE * len(secret))
+    return data
+
+
+class StreamScrubber:
+    """Masks the key in a body that arrives in pieces, a key cut across two pieces included.
+
+    Only the longest tail of a piece that could still be the start of the key is held back, so
+    a piece without one (the usual case) goes out as it came, without a copy.
+    """
+
+    __slots__ = ("_held", "_secret")
+
+    def __init__(self, key: str | None) -> None:
+        self._secret = secret_of(key)
+        self._held = b""
+
+    def feed(self, piece: bytes) -> bytes:
+        secret = self._secret
+        if not secret:
+            return piece
+        data = self._held + piece if self._held else piece
+        if secret in data:
+            data = data.replace(secret, MASK_BYTE * len(secret))
+        cut = _start_of_partial(data, secret)
+        if cut == len(data):
+            self._held = b""
+            return data
+        self._held = data[cut:]
+        return data[:cut]
+
+    def flush(self) -> bytes:
+        """What is still held at the end of the body: a key prefix that never completed."""
+        held, self._held = self._held, b""
+        return held
+
+
+def _start_of_partial(data: bytes, secret: bytes) -> int:
+    """Where the longest suffix of `data` that is a proper prefix of `secret` starts (len(data) if none)."""
+    first = secret[:1]
+    at = data.find(first, max(0, len(data) - len(secret) + 1))
+    while at >= 0:
+        if secret.startswith(memoryview(data)[at:]):
+            return at
+        at = data.find(first, at + 1)
+    return len(data)

@@ -1,0 +1,81 @@
+"""Every byte relayed from a provider passes the key scrub: headers, 2xx and error bodies, chunked bodies."""
+
+from __future__ import annotations
+
+import json
+
+import anthropic
+import openai
+import pytest
+
+from tests.e2e.conftest import Closing
+from tests.e2e.fake_upstream import ALL_KEYS, ANTHROPIC_KEY, OPENAI_KEYS
+from tests.e2e.gateway_process import GatewayProcess
+from tests.e2e.http_client import RawResponse, request
+
+JSON = {"Content-Type": "application/json"}
+OPENAI_MASK = "*" * len(OPENAI_KEYS[0])
+
+
+def _chat(gateway: GatewayProcess, model: str) -> RawResponse:
+    body = json.dumps({"model": model, "messages": [{"role": "user", "content": "x"}]}).encode()
+    return request(gateway.url, "POST", "/v1/chat/completions", body, JSON)
+
+
+def _no_key_in(response: RawResponse) -> None:
+    everything = response.body + json.dumps(response.headers).encode()
+    for key in ALL_KEYS:
+        assert key.encode() not in everything
+
+
+def test_relayed_headers_are_scrubbed(gateway: GatewayProcess) -> None:
+    response = _chat(gateway, "headers-echo-key")
+    assert response.status == 200
+    _no_key_in(response)
+    assert response.headers["x-request-id"] == f"Bearer {OPENAI_MASK}"
+    assert response.headers["request-id"] == OPENAI_MASK
+    assert response.headers["x-ratelimit-limit-requests"] == f"{OPENAI_MASK}:100"
+    assert response.headers["retry-after"] == OPENAI_MASK
+    assert response.headers["location"] == f"https://moved.example/v1?key={OPENAI_MASK}"
+
+
+def test_a_successful_body_echoing_the_key_is_scrubbed(gateway: GatewayProcess) -> None:
+    response = _chat(gateway, "ok-echo-key")
+    assert response.status == 200
+    _no_key_in(response)
+    assert response.json()["echo"]["authorization"] == f"Bearer {OPENAI_MASK}"
+    assert int(response.headers["content-length"]) == len(response.body)
+
+
+def test_anthropic_answers_are_scrubbed_of_the_x_api_key(gateway: GatewayProcess, closing: Closing) -> None:
+    client = closing(anthropic.Anthropic(base_url=gateway.url, api_key="client-key", max_retries=0))
+    raw = client.messages.with_raw_response.create(
+        model="anthropic:ok-echo-key", max_tokens=1, messages=[{"role": "user", "content": "x"}]
+    )
+    assert json.loads(raw.http_response.content)["echo"]["authorization"] == "Bearer " + "*" * len(ANTHROPIC_KEY)
+
+
+def test_a_key_cut_across_chunks_of_a_chunked_body_is_scrubbed(gateway: GatewayProcess) -> None:
+    response = _chat(gateway, "chunked-echo-key")
+    assert response.status == 200
+    _no_key_in(response)
+    assert response.json() == {"echo": [OPENAI_MASK, OPENAI_MASK, OPENAI_MASK, "end"]}
+
+
+def test_a_header_value_with_a_control_character_is_dropped_and_logged(gateway: GatewayProcess) -> None:
+    response = _chat(gateway, "control-header")
+    assert response.status == 200
+    assert response.json()["id"] == "chatcmpl-ctl"
+    assert "x-request-id" not in response.headers
+    assert response.headers["x-ratelimit-remaining-requests"] == "41"
+    assert gateway.wait_for_log("dropped the provider's x-request-id header: its value has a control character")
+    assert "req\x01bad" not in gateway.log and "reqbad" not in gateway.log
+
+
+@pytest.mark.parametrize("status", [401, 429, 503])
+def test_a_provider_status_is_never_rewritten(gateway: GatewayProcess, closing: Closing, status: int) -> None:
+    client = closing(openai.OpenAI(base_url=gateway.url + "/v1", api_key="client-key", max_retries=0))
+    with pytest.raises(openai.APIStatusError) as caught:
+        client.chat.completions.create(model=f"status-{status}", messages=[{"role": "user", "content": "x"}])
+    assert caught.value.status_code == status
+    assert caught.value.response.headers["x-request-id"] == "req_fake_err"

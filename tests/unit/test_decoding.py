@@ -1,0 +1,96 @@
+"""Decoding a provider's gzip or deflate: bounded steps, both deflate flavours, bombs and damage refused."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import zlib
+from collections.abc import AsyncIterator
+
+import pytest
+
+from mini_llm.decoding import MAX_EXPANSION, STEP, BodyDecoder, decoded, decoder_for
+from mini_llm.errors import UpstreamUnreachable
+
+BODY = b'{"choices":[{"message":{"content":"caf\xc3\xa9 ' + bytes(range(256)) * 300 + b'"}}]}'
+
+
+def _compress(data: bytes, wbits: int) -> bytes:
+    packer = zlib.compressobj(wbits=wbits)
+    return packer.compress(data) + packer.flush()
+
+
+def _decode(coding: str, data: bytes, cuts: list[int]) -> list[bytes]:
+    async def source() -> AsyncIterator[bytes]:
+        for a, b in zip([0, *cuts], [*cuts, len(data)], strict=True):
+            yield data[a:b]
+
+    async def run() -> list[bytes]:
+        return [piece async for piece in decoded(source(), BodyDecoder(coding, "p"))]
+
+    return asyncio.run(run())
+
+
+@pytest.mark.parametrize(("coding", "wbits"), [("gzip", 31), ("deflate", 15), ("deflate", -15)])
+@pytest.mark.parametrize("seed", range(10))
+def test_decodes_whatever_the_cuts(coding: str, wbits: int, seed: int) -> None:
+    data = _compress(BODY, wbits)
+    rng = random.Random(seed)
+    cuts = sorted(rng.sample(range(1, len(data)), rng.randint(1, 20)))
+    cuts = [1, *[c for c in cuts if c > 1]] if seed % 2 else cuts  # a first piece of one byte
+    pieces = _decode(coding, data, cuts)
+    assert b"".join(pieces) == BODY
+    assert max(len(piece) for piece in pieces) <= STEP
+
+
+def test_gzip_members_in_series_are_all_decoded() -> None:
+    data = _compress(b"first,", 31) + _compress(b"second", 31)
+    assert b"".join(_decode("gzip", data, [])) == b"first,second"
+
+
+def test_an_empty_body_labelled_gzip_is_empty() -> None:
+    assert _decode("gzip", b"", []) == []
+
+
+def test_a_cut_or_corrupt_stream_is_a_502() -> None:
+    data = _compress(BODY, 31)
+    with pytest.raises(UpstreamUnreachable, match="cut its gzip answer short"):
+        _decode("gzip", data[: len(data) // 2], [])
+    with pytest.raises(UpstreamUnreachable, match="corrupt gzip data"):
+        _decode("gzip", b"\x1f\x8b\x08\x00garbage-garbage-garbage", [])
+
+
+def test_a_bomb_is_refused_within_its_first_step() -> None:
+    bomb = _compress(bytes(64 * 1024 * 1024), 31)
+    decoder = BodyDecoder("gzip", "p")
+    produced = 0
+    with pytest.raises(UpstreamUnreachable, match=f"more than {MAX_EXPANSION}-fold"):
+        for piece in decoder.feed(bomb):
+            produced += len(piece)
+    assert produced < 2 * STEP
+
+
+def test_encodings() -> None:
+    assert decoder_for([], "p", 200) is None
+    assert decoder_for(["identity"], "p", 200) is None
+    assert isinstance(decoder_for(["GZIP"], "p", 200), BodyDecoder)
+    assert isinstance(decoder_for(["x-gzip"], "p", 200), BodyDecoder)
+    assert isinstance(decoder_for(["deflate"], "p", 200), BodyDecoder)
+    for refused in (["br"], ["zstd"], ["compress"], ["gzip, gzip"], ["gzip", "deflate"], ["x-unknown"]):
+        with pytest.raises(UpstreamUnreachable, match="does not decode"):
+            decoder_for(refused, "p", 401)
+
+
+def test_bytes_after_the_end_are_ignored_not_kept() -> None:
+    decoder = BodyDecoder("gzip", "p")
+    out = b"".join(decoder.feed(_compress(b"body", 31) + b"junk"))
+    assert out == b"body"
+    assert b"".join(decoder.feed(b"x" * 1_000_000)) == b""
+    assert list(decoder.end()) == []
+
+
+def test_a_second_member_whose_magic_is_split_across_reads() -> None:
+    second = _compress(b"second", 31)
+    data = _compress(b"first,", 31) + second
+    cut = len(data) - len(second) + 1  # the second member's first byte ends the first read
+    assert b"".join(_decode("gzip", data, [cut])) == b"first,second"

@@ -1,0 +1,122 @@
+"""The worker's stream registry: one budget for partial events, the biggest holder ended, idle or not."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from mini_llm.asgi import Message
+from mini_llm.config import ConfigError, load_settings
+from mini_llm.errors import Protocol
+from mini_llm.observer import StreamObserver
+from mini_llm.open_streams import OpenStreams, StreamEnded, StreamHandle, drain_timed_out
+from mini_llm.relay import relay_stream
+
+
+def test_the_biggest_holder_is_ended_and_its_bytes_released_at_once() -> None:
+    async def scenario() -> tuple[bool, bool, int, int]:
+        streams = OpenStreams(100)
+        handles: list[StreamHandle] = []
+
+        async def idle_holder() -> None:  # a stream sitting idle, waiting for its provider
+            handles.append(streams.open())
+            handles[0].hold(80)
+            await asyncio.sleep(10)
+
+        big_task = asyncio.create_task(idle_holder())
+        await asyncio.sleep(0)
+        small = streams.open()
+        small.hold(30)  # 110 > 100: the 80 go, not the 30
+        held_after = streams.held
+        with pytest.raises(asyncio.CancelledError):
+            await big_task
+        return handles[0].ended is not None, small.ended is None, held_after, len(streams)
+
+    assert asyncio.run(scenario()) == (True, True, 30, 1)
+
+
+def test_the_current_stream_is_told_by_an_exception_when_it_is_the_biggest() -> None:
+    async def scenario() -> str:
+        streams = OpenStreams(100)
+        streams.open().hold(10)
+        mine = streams.open()
+        with pytest.raises(StreamEnded) as caught:
+            mine.hold(200)
+        assert streams.held == 10
+        return caught.value.code or ""
+
+    assert asyncio.run(scenario()) == "stream_buffer_exhausted"
+
+
+def _sse_source(first: bytes, release: asyncio.Event) -> AsyncIterator[bytes]:
+    async def source() -> AsyncIterator[bytes]:
+        yield first
+        await release.wait()  # the provider goes silent
+        yield b"never\n\n"
+
+    return source()
+
+
+@pytest.mark.parametrize("protocol", ["openai", "anthropic"])
+def test_an_idle_stream_ended_by_the_drain_sends_an_error_event_and_its_end(protocol: Protocol) -> None:
+    async def scenario() -> list[Message]:
+        streams = OpenStreams(1 << 20)
+        sent: list[Message] = []
+
+        async def send(message: Message) -> None:
+            sent.append(message)
+
+        async def relay() -> None:
+            source = _sse_source(b"data: one\n\ndata: half", asyncio.Event())
+            with streams.open() as handle:
+                await relay_stream(send, [], source, protocol, StreamObserver(protocol), None, handle)
+
+        task = asyncio.create_task(relay())
+        await asyncio.sleep(0.05)
+        assert streams.held == len(b"data: half")
+        streams.end_all(drain_timed_out(1))
+        await asyncio.wait_for(task, 1)  # ends normally: the cancel was the gateway's, not the client's
+        assert len(streams) == 0
+        return sent
+
+    sent = asyncio.run(scenario())
+    assert sent[1]["body"] == b"data: one\n\n"
+    last = sent[-1]
+    assert last["more_body"] is False
+    assert b"gateway is shutting down" in last["body"]
+    assert last["body"].startswith(b"event: error\ndata: " if protocol == "anthropic" else b'data: {"error"')
+    assert b"half" not in b"".join(m.get("body", b"") for m in sent)
+
+
+def test_a_client_disconnect_is_not_mistaken_for_an_ending() -> None:
+    async def scenario() -> bool:
+        streams = OpenStreams(1 << 20)
+
+        async def send(message: Message) -> None:
+            return None
+
+        async def relay() -> None:
+            source = _sse_source(b"data: one\n\n", asyncio.Event())
+            with streams.open() as handle:
+                await relay_stream(send, [], source, "openai", StreamObserver("openai"), None, handle)
+
+        task = asyncio.create_task(relay())
+        await asyncio.sleep(0.05)
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            return True
+        return False
+
+    assert asyncio.run(scenario())
+
+
+def test_the_budget_setting() -> None:
+    assert load_settings({}).stream_buffer_bytes == 64 * 1024 * 1024
+    assert load_settings({"MINI_LLM_STREAM_BUFFER_BYTES": "1048576"}).stream_buffer_bytes == 1048576
+    assert "stream_buffer_bytes" in load_settings({}).describe()
+    with pytest.raises(ConfigError, match="MINI_LLM_STREAM_BUFFER_BYTES"):
+        load_settings({"MINI_LLM_STREAM_BUFFER_BYTES": "0"})
