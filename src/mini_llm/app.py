@@ -11,14 +11,16 @@ from typing import Final
 
 from mini_llm import hotpath, log_redaction
 from mini_llm.asgi import Receive, Scope, Send, header_map
+from mini_llm.browser_guard import BrowserGuard, is_preflight, preflight_headers, with_cors
+from mini_llm.client_auth import ClientAuth
 from mini_llm.config import load_settings
 from mini_llm.context import Context, Request
-from mini_llm.errors import ClientDisconnected, GatewayError, Protocol, error_body
+from mini_llm.errors import CLIP_CHARS, ClientDisconnected, GatewayError, Protocol, clip, error_body
 from mini_llm.relay import send_whole
 from mini_llm.routes import anthropic, openai, ops, playground
 from mini_llm.routes.proxy import JSON_HEADERS
 from mini_llm.routing import Router
-from mini_llm.server import tie_worker_to_server
+from mini_llm.server import on_drain_signal, tie_worker_to_server
 from mini_llm.upstream import Upstream
 
 logger = logging.getLogger("mini_llm")
@@ -31,14 +33,14 @@ GC_THRESHOLDS: Final = (50_000, 10, 10)
 
 Handler = Callable[[Context, Request], Awaitable[None]]
 
-ROUTES: Final[dict[tuple[str, str], tuple[Handler, Protocol]]] = {
+ROUTES: Final[dict[tuple[str, str], tuple[Handler, Protocol | None]]] = {
     ("GET", "/health"): (ops.health, "openai"),
     ("HEAD", "/health"): (ops.health, "openai"),
     ("GET", "/ready"): (ops.ready, "openai"),
     ("HEAD", "/ready"): (ops.ready, "openai"),
     ("GET", "/playground"): (playground.playground, "openai"),
     ("HEAD", "/playground"): (playground.playground, "openai"),
-    ("GET", "/v1/models"): (openai.list_models, "openai"),
+    ("GET", "/v1/models"): (openai.list_models, None),  # both SDKs list models here: shape by anthropic-version
     ("POST", "/v1/chat/completions"): (openai.chat_completions, "openai"),
     ("POST", "/v1/completions"): (openai.completions, "openai"),
     ("POST", "/v1/embeddings"): (openai.embeddings, "openai"),
@@ -49,6 +51,8 @@ ROUTES: Final[dict[tuple[str, str], tuple[Handler, Protocol]]] = {
 _METHODS_BY_PATH: Final[dict[str, list[str]]] = {}
 for _method, _path in ROUTES:
     _METHODS_BY_PATH.setdefault(_path, []).append(_method)
+# For errors raised before the route is looked up (Host, Origin, key): the shape of the path's route.
+_PROTOCOL_BY_PATH: Final[dict[str, Protocol | None]] = {path: protocol for (_, path), (_, protocol) in ROUTES.items()}
 
 
 def _protocol_for(path: str, headers: dict[bytes, bytes], route_protocol: Protocol | None) -> Protocol:
@@ -71,12 +75,18 @@ def _lookup(method: str, path: str) -> tuple[Handler, Protocol | None]:
     elif path in _METHODS_BY_PATH:
         allowed = _METHODS_BY_PATH[path]
     else:
-        raise GatewayError(404, f"unknown path {path!r}: see the README for the endpoint list", code="not_found")
+        raise GatewayError(404, f"unknown path {clip(path)}: see the README for the endpoint list", code="not_found")
     # RFC 9110 15.5.6: a 405 names the allowed methods in Allow.
     allow = ", ".join(allowed)
     raise GatewayError(
-        405, f"method {method} is not allowed on {path}; use {allow}", headers=[(b"allow", allow.encode())]
+        405, f"method {clip(method)} is not allowed on {clip(path)}; use {allow}", headers=[(b"allow", allow.encode())]
     )
+
+
+async def _answer_preflight(ctx: Context, req: Request) -> None:
+    """A CORS preflight from an allowed cross origin (the guard refused any other): no key, no body."""
+    req.status = 204
+    await send_whole(req.send, 204, preflight_headers(req.headers[b"origin"], req.headers), b"")
 
 
 class GatewayApp:
@@ -84,6 +94,8 @@ class GatewayApp:
 
     def __init__(self) -> None:
         self.ctx: Context | None = None
+        self.guard: BrowserGuard | None = None
+        self.auth: ClientAuth | None = None  # None when no gateway key is configured: no check at all
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -122,9 +134,13 @@ class GatewayApp:
         upstream = Upstream(settings.upstream_timeout)
         await upstream.open()
         router = Router(settings.providers, settings.aliases)
+        self.guard = BrowserGuard(settings.host, settings.allowed_hosts, settings.allowed_origins)
+        self.auth = ClientAuth(settings.client_key_digests) if settings.client_key_digests else None
         gc.freeze()  # no collect first: it would cost ~20 ms of cold start for little import-time garbage
         gc.set_threshold(*GC_THRESHOLDS)
-        return Context(settings, router, upstream, os.environ.get("MINI_LLM_DRAIN_MARKER"))
+        ctx = Context(settings, router, upstream, os.environ.get("MINI_LLM_DRAIN_MARKER"))
+        on_drain_signal(ctx.begin_drain)
+        return ctx
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         ctx = self.ctx
@@ -134,29 +150,41 @@ class GatewayApp:
         path: str = scope["path"]
         headers = header_map(scope)
         req = Request(scope, receive, send, headers, "openai")
-        route_protocol: Protocol | None = None
         try:
-            handler, route_protocol = _lookup(method, path)
+            handler, route_protocol = self._admit(req, method, path)
             req.protocol = _protocol_for(path, headers, route_protocol)
             await handler(ctx, req)
         except GatewayError as exc:
-            req.protocol = _protocol_for(path, headers, route_protocol)
+            req.protocol = _protocol_for(path, headers, _PROTOCOL_BY_PATH.get(path))
             await self._fail(req, exc)
         except ClientDisconnected:
             # Either the client left (then nobody reads this) or granian could not parse the body.
             await self._fail(req, GatewayError(400, "the request body was cut off or malformed"))
         except Exception:
-            logger.exception("unhandled error on %s %s", method, path)
+            logger.exception("unhandled error on %s %s", clip(method), clip(path))
             await self._fail(req, GatewayError(500, "internal gateway error; see the gateway log"))
         if ctx.settings.log_requests:
-            logger.info("%s %r %d %s", method, path, req.status, req.note)
+            shown = method if len(method) <= CLIP_CHARS else clip(method)  # a method is a token (RFC 9110 9.1)
+            logger.info("%s %s %d %s", shown, clip(path), req.status, req.note)
+
+    def _admit(self, req: Request, method: str, path: str) -> tuple[Handler, Protocol | None]:
+        """The route, once the request may be served: Host and Origin first (preflights end there), then the key."""
+        assert self.guard is not None, "made in lifespan startup"
+        cross_origin = self.guard.admit(req.scope, req.headers)
+        if cross_origin is not None:
+            if is_preflight(method, req.headers):
+                return _answer_preflight, None
+            req.send = with_cors(req.send, cross_origin)
+        if self.auth is not None and path.startswith("/v1/"):
+            self.auth.check(req.headers)
+        return _lookup(method, path)
 
     @staticmethod
     async def _fail(req: Request, exc: GatewayError) -> None:
-        req.status = exc.status
         req.note = (req.note + " " if req.note else "") + f"error={exc.message!r}"
         if req.started:
-            return
+            return  # the provider's status already went out: the log keeps it, the note says what cut the answer
+        req.status = exc.status
         await send_whole(req.send, exc.status, [*JSON_HEADERS, *exc.headers], error_body(req.protocol, exc))
 
 

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final, TypeVar
 from urllib.parse import urlsplit
 
 import msgspec
 
 from mini_llm._flags import FlagError, parse_flag
+from mini_llm.hosts import host_name, is_loopback, setting_name
 from mini_llm.providers import BUILTIN_PROVIDERS, MOCK, Provider
 
 DEFAULT_PORT: Final = 3333
@@ -18,6 +20,8 @@ DEFAULT_MAX_BODY_BYTES: Final = 10 * 1024 * 1024
 DEFAULT_UPSTREAM_TIMEOUT: Final = 300.0
 DEFAULT_DRAIN_TIMEOUT: Final = 30.0
 DEFAULT_BODY_TIMEOUT: Final = 30.0
+DEFAULT_BODY_DEADLINE: Final = 120.0
+DEFAULT_STREAM_BUFFER_BYTES: Final = 64 * 1024 * 1024
 TOP_LEVEL_KEYS: Final = frozenset(
     {
         "host",
@@ -27,12 +31,18 @@ TOP_LEVEL_KEYS: Final = frozenset(
         "aliases",
         "max_body_bytes",
         "body_timeout",
+        "body_deadline",
         "upstream_timeout",
         "log_requests",
         "no_extensions",
         "mock_token_delay",
         "drain_timeout",
         "drain_delay",
+        "stream_buffer_bytes",
+        "api_keys",
+        "allow_unauthenticated",
+        "allowed_origins",
+        "allowed_hosts",
         "providers",
     }
 )
@@ -40,6 +50,9 @@ BUILTIN_PROVIDER_KEYS: Final = frozenset({"api_key", "api_keys", "base_url", "mo
 # Keys shorter than this are shown as *** only: a prefix and the last 4 would give away too much of them.
 MASK_MIN_LENGTH: Final = 20
 CUSTOM_PROVIDER_KEYS: Final = BUILTIN_PROVIDER_KEYS | {"protocol"}
+# A gateway key entry with this prefix is the hex SHA-256 of the key, so the configuration holds no plaintext.
+SHA256_PREFIX: Final = "sha256:"
+_DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 
 T = TypeVar("T")
 
@@ -63,12 +76,19 @@ class Settings:
     aliases: Mapping[str, tuple[str, str]]
     max_body_bytes: int
     body_timeout: float
+    body_deadline: float
     upstream_timeout: float
     log_requests: bool
     no_extensions: bool
     mock_token_delay: float
     drain_timeout: float
     drain_delay: float
+    stream_buffer_bytes: int
+    # SHA-256 digests of the keys clients must present; empty: no key needed. Not in repr.
+    client_key_digests: tuple[bytes, ...] = field(repr=False)
+    allow_unauthenticated: bool
+    allowed_origins: tuple[str, ...]
+    allowed_hosts: tuple[str, ...]
     providers: Mapping[str, Provider]
     config_file: str | None
 
@@ -82,7 +102,26 @@ class Settings:
         return (
             f"providers: {', '.join(parts)}, mock=built-in; aliases: {len(self.aliases)}; "
             f"workers: {self.workers}; max body: {self.max_body_bytes} bytes; "
-            f"upstream timeout: {self.upstream_timeout:g}s"
+            f"upstream timeout: {self.upstream_timeout:g}s; gateway API keys: {len(self.client_key_digests)}"
+        )
+
+    def check_exposure(self) -> str | None:
+        """Refuse a bind beyond loopback that nobody authenticates; the warning to log when that is on purpose.
+
+        Raises ConfigError (start-up exits 2) when the gateway would spend its provider keys for anyone on
+        the network by accident; returns the warning when MINI_LLM_ALLOW_UNAUTHENTICATED says so; else None.
+        """
+        if self.client_key_digests or is_loopback(host_name(self.host)):
+            return None
+        if not self.allow_unauthenticated:
+            raise ConfigError(
+                "MINI_LLM_API_KEYS",
+                f"required to serve on {self.host}, beyond loopback: set it (or api_keys in the config file), or "
+                "MINI_LLM_ALLOW_UNAUTHENTICATED=1 if something in front of the gateway authenticates",
+            )
+        return (
+            f"serving on {self.host} without gateway API keys (MINI_LLM_ALLOW_UNAUTHENTICATED=1): "
+            "anyone who reaches this address spends the provider keys"
         )
 
     def describe(self) -> str:
@@ -97,16 +136,23 @@ class Settings:
             ("workers", str(self.workers)),
             ("max_body_bytes", str(self.max_body_bytes)),
             ("body_timeout", f"{self.body_timeout:g}s"),
+            ("body_deadline", f"{self.body_deadline:g}s"),
             ("upstream_timeout", f"{self.upstream_timeout:g}s"),
             ("log_requests", str(self.log_requests).lower()),
             ("no_extensions", str(self.no_extensions).lower()),
             ("mock_token_delay", f"{self.mock_token_delay:g}s"),
             ("drain_timeout", f"{self.drain_timeout:g}s"),
             ("drain_delay", f"{self.drain_delay:g}s"),
+            ("stream_buffer_bytes", str(self.stream_buffer_bytes)),
+            ("api_keys", _count(len(self.client_key_digests), "key")),
+            ("allow_unauthenticated", str(self.allow_unauthenticated).lower()),
+            ("allowed_origins", ", ".join(self.allowed_origins) or "none"),
+            ("allowed_hosts", ", ".join(self.allowed_hosts) or "none"),
         ]
+        width = max(len(name) for name, _ in rows)
         lines = [f"config file: {self.config_file or 'none (environment and defaults only)'}", ""]
-        lines.append(f"{'setting':<18} {'value':<12} env var")
-        lines += [f"{name:<18} {value:<12} MINI_LLM_{name.upper()}" for name, value in rows]
+        lines.append(f"{'setting':<{width}} {'value':<12} env var")
+        lines += [f"{name:<{width}} {value:<12} MINI_LLM_{name.upper()}" for name, value in rows]
         lines += ["", "providers:"]
         for provider in self.providers.values():
             if provider.name == MOCK:
@@ -122,6 +168,10 @@ class Settings:
         lines += ["", "aliases (MINI_LLM_MODEL_ALIASES):" if self.aliases else "aliases: none"]
         lines += [f"  {alias} -> {provider}:{model}" for alias, (provider, model) in self.aliases.items()]
         return "\n".join(lines)
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}" if number else "none"
 
 
 def mask_key(key: str) -> str:
@@ -231,6 +281,60 @@ def _key_list(setting: str, raw: Any) -> tuple[str, ...]:
     return keys
 
 
+def _client_key_digests(setting: str, raw: Any) -> tuple[bytes, ...]:
+    """Plaintext keys are hashed here, so only digests stay in memory; `sha256:<hex>` entries already are one."""
+    keys = _key_list(setting, raw)
+    digests = []
+    for index, key in enumerate(keys, 1):
+        if not key.startswith(SHA256_PREFIX):
+            digests.append(hashlib.sha256(key.encode()).digest())
+            continue
+        try:
+            digest = bytes.fromhex(key.removeprefix(SHA256_PREFIX))
+        except ValueError:
+            digest = b""
+        if len(digest) != hashlib.sha256().digest_size:
+            # NOTE: the message never quotes the entry (it may be a mistyped plaintext key).
+            raise ConfigError(setting, f"entry {index} of {len(keys)} must be {SHA256_PREFIX} and 64 hex digits")
+        digests.append(digest)
+    return tuple(digests)
+
+
+def _origin(setting: str, raw: str) -> str:
+    """An origin as browsers send it (RFC 6454 6.2): lowercase scheme://host[:port], no default port."""
+    parts = urlsplit(raw) if raw.isprintable() else None
+    try:
+        port = parts.port if parts is not None else None
+    except ValueError:  # not a number, or out of range
+        parts, port = None, None
+    if (
+        parts is None
+        or parts.scheme not in _DEFAULT_PORTS
+        or not parts.hostname
+        or "@" in parts.netloc
+        or parts.path not in ("", "/")
+        or parts.query
+        or parts.fragment
+    ):
+        raise ConfigError(setting, f"{raw!r} is not an origin such as https://app.example.com or http://localhost:5173")
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    return f"{parts.scheme}://{host}" + (f":{port}" if port not in (None, _DEFAULT_PORTS[parts.scheme]) else "")
+
+
+def _origins(setting: str, raw: Any) -> tuple[str, ...]:
+    return tuple(_origin(setting, entry) for entry in _key_list(setting, raw))
+
+
+def _host_names(setting: str, raw: Any) -> tuple[str, ...]:
+    """Host names or addresses; a port is allowed and ignored (a Host matches on any port)."""
+    entries = _key_list(setting, raw)
+    names = tuple(setting_name(entry) for entry in entries)
+    for index, name in enumerate(names, 1):
+        if name is None:
+            raise ConfigError(setting, f"entry {index} of {len(names)} is not a host name or IP address")
+    return tuple(name for name in names if name is not None)
+
+
 def _models(setting: str, raw: Any) -> tuple[str, ...]:
     if not isinstance(raw, list) or not all(isinstance(m, str) and m for m in raw):
         raise ConfigError(setting, "must be a list of strings (model names)")
@@ -262,11 +366,21 @@ def _table(source: _Source, key: str) -> Mapping[str, Any]:
 
 
 def _provider_keys(sub: _Source, env_prefix: str) -> tuple[str, ...]:
-    """`<PREFIX>_API_KEYS` / `api_keys` first, then the single `<PREFIX>_API_KEY` / `api_key`."""
-    none: tuple[str, ...] = ()
-    return sub.get(f"{env_prefix}_API_KEYS", "api_keys", _key_list, none) or sub.get(
-        f"{env_prefix}_API_KEY", "api_key", _key_list, none
-    )
+    """`<PREFIX>_API_KEYS` or `<PREFIX>_API_KEY`, else the file's `api_keys` or `api_key`: one form only.
+
+    Both forms at once is an error: picking one in silence would leave the other's keys unused, unnoticed.
+    """
+    for source, many, one in (
+        (sub.env, f"{env_prefix}_API_KEYS", f"{env_prefix}_API_KEY"),
+        (sub.file, "api_keys", "api_key"),
+    ):
+        prefix = "" if source is sub.env else sub.prefix
+        if many in source and one in source:
+            raise ConfigError(prefix + many, f"set either {many} or {one}, not both")
+        for name in (many, one):
+            if name in source:
+                return _key_list(prefix + name, source[name])
+    return ()
 
 
 def _providers(source: _Source) -> dict[str, Provider]:
@@ -357,6 +471,7 @@ def load_settings(env: Mapping[str, str], config_path: str | None = None) -> Set
             "MINI_LLM_MAX_BODY_BYTES", "max_body_bytes", _int_in(1, 2**40), DEFAULT_MAX_BODY_BYTES
         ),
         body_timeout=source.get("MINI_LLM_BODY_TIMEOUT", "body_timeout", _positive_seconds, DEFAULT_BODY_TIMEOUT),
+        body_deadline=source.get("MINI_LLM_BODY_DEADLINE", "body_deadline", _positive_seconds, DEFAULT_BODY_DEADLINE),
         upstream_timeout=source.get(
             "MINI_LLM_UPSTREAM_TIMEOUT", "upstream_timeout", _positive_seconds, DEFAULT_UPSTREAM_TIMEOUT
         ),
@@ -365,6 +480,13 @@ def load_settings(env: Mapping[str, str], config_path: str | None = None) -> Set
         mock_token_delay=source.get("MINI_LLM_MOCK_TOKEN_DELAY", "mock_token_delay", _seconds, 0.0),
         drain_timeout=source.get("MINI_LLM_DRAIN_TIMEOUT", "drain_timeout", _positive_seconds, DEFAULT_DRAIN_TIMEOUT),
         drain_delay=source.get("MINI_LLM_DRAIN_DELAY", "drain_delay", _seconds, 0.0),
+        stream_buffer_bytes=source.get(
+            "MINI_LLM_STREAM_BUFFER_BYTES", "stream_buffer_bytes", _int_in(1, 2**40), DEFAULT_STREAM_BUFFER_BYTES
+        ),
+        client_key_digests=source.get("MINI_LLM_API_KEYS", "api_keys", _client_key_digests, ()),
+        allow_unauthenticated=source.get("MINI_LLM_ALLOW_UNAUTHENTICATED", "allow_unauthenticated", _flag, False),
+        allowed_origins=source.get("MINI_LLM_ALLOWED_ORIGINS", "allowed_origins", _origins, ()),
+        allowed_hosts=source.get("MINI_LLM_ALLOWED_HOSTS", "allowed_hosts", _host_names, ()),
         providers=providers,
         config_file=path,
     )

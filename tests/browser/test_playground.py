@@ -4,32 +4,21 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page, Request, expect
 
 from mini_llm.mock import WORDS
 from tests.e2e.fake_upstream import ANTHROPIC_KEY, OPENAI_KEYS, FakeUpstream
 from tests.e2e.gateway_process import GatewayProcess
 from tests.e2e.http_client import request
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-    "--disable-quic",
-]
 MOCK_TEXT = "Hello from the mini-llm mock provider."
+GATEWAY_KEY = "gw-playground-key-0001"
 UNSET = "\N{EN DASH}"  # what a stat shows before it has a value
 # Recorded from the page's first moment (init scripts are not subject to the page's CSP):
 # every text the answer box showed, to prove the answer arrives piece by piece.
@@ -68,13 +57,11 @@ def fake_gateway() -> Iterator[GatewayProcess]:
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail(f"{CHROMIUM} is missing: `apt-get install chromium` (make test installs it)")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+def keyed_gateway() -> Iterator[GatewayProcess]:
+    """The embedded default behind a gateway API key."""
+    process = GatewayProcess({"MINI_LLM_API_KEYS": GATEWAY_KEY}).start()
+    yield process
+    process.stop()
 
 
 @dataclass
@@ -107,8 +94,8 @@ def _on_console(problems: list[str], message: ConsoleMessage) -> None:
 
 
 @contextmanager
-def _open(browser: Browser, gateway: GatewayProcess) -> Iterator[Playground]:
-    """A fresh browser context on the page, once the model list has loaded; no CSP violation allowed."""
+def _open(browser: Browser, gateway: GatewayProcess, *, loaded: bool = True) -> Iterator[Playground]:
+    """A fresh browser context on the page, once the model list has loaded (if `loaded`); no CSP violation allowed."""
     context = browser.new_context()
     try:
         page = context.new_page()
@@ -117,7 +104,8 @@ def _open(browser: Browser, gateway: GatewayProcess) -> Iterator[Playground]:
         page.on("pageerror", lambda error: playground.problems.append(f"uncaught: {error}"))
         page.add_init_script(RECORD_OUTPUT)
         page.goto(gateway.url + "/playground")
-        expect(page.locator("#models option")).not_to_have_count(0)
+        if loaded:
+            expect(page.locator("#models option")).not_to_have_count(0)
         yield playground
         assert playground.problems == []
     finally:
@@ -145,6 +133,52 @@ def test_model_list_fills_the_picker(playground: Playground) -> None:
     expect(page.get_by_label("Model")).to_have_value("mock")
     expect(page.locator("#models-status")).to_have_text("1 listed; any model name works")
     expect(page.get_by_role("alert")).to_be_hidden()
+    expect(page.get_by_label("API key")).to_be_hidden()  # no gateway key configured: no key field
+
+
+def test_a_keyed_gateway_gets_its_key_from_a_field_kept_in_the_tab(
+    browser: Browser, keyed_gateway: GatewayProcess
+) -> None:
+    with _open(browser, keyed_gateway, loaded=False) as playground:
+        page = playground.page
+        field = page.get_by_label("API key")
+        expect(field).to_be_visible()
+        expect(page.get_by_role("alert")).to_contain_text("HTTP 401 invalid_request_error (invalid_api_key)")
+        expect(page.locator("#models option")).to_have_count(0)
+        sent: list[str | None] = []
+
+        def record(request: Request) -> None:
+            if "/v1/" in request.url:
+                sent.append(request.headers.get("authorization"))
+
+        page.on("request", record)
+        field.fill(GATEWAY_KEY)
+        field.press("Tab")  # the change event: remembered, and the model list reloads with it
+        expect(page.locator("#models option")).to_have_count(1)
+        expect(page.get_by_role("alert")).to_be_hidden()
+        playground.send("mock", "anthropic")
+        playground.wait_idle()
+        expect(page.locator("#output")).to_have_text(MOCK_TEXT)
+        assert sent == [f"Bearer {GATEWAY_KEY}"] * 2  # the model list, then the message
+        assert page.evaluate("sessionStorage.getItem('mini-llm-api-key')") == GATEWAY_KEY
+        page.reload()
+        expect(field).to_have_value(GATEWAY_KEY)
+        expect(page.locator("#models option")).to_have_count(1)
+    with _open(browser, keyed_gateway, loaded=False) as other_session:
+        expect(other_session.page.get_by_label("API key")).to_have_value("")
+        expect(other_session.page.get_by_role("alert")).to_contain_text("HTTP 401")
+
+
+def test_a_wrong_key_is_shown_as_the_gateways_401(browser: Browser, keyed_gateway: GatewayProcess) -> None:
+    with _open(browser, keyed_gateway, loaded=False) as playground:
+        page = playground.page
+        page.get_by_label("API key").fill("not-the-key")
+        page.get_by_label("API key").press("Tab")
+        expect(page.get_by_role("alert")).to_contain_text("is not a valid gateway API key")
+        playground.send("mock", "openai")
+        playground.wait_idle()
+        expect(page.get_by_role("alert")).to_contain_text("HTTP 401 invalid_request_error (invalid_api_key)")
+        expect(page.locator("#output")).to_be_empty()
 
 
 @pytest.mark.parametrize("protocol", ["openai", "anthropic"])

@@ -30,7 +30,9 @@ def request(
 ) -> RawResponse:
     """Send one request on a fresh connection; `chunks` sends the body chunked."""
     host, port = url.removeprefix("http://").rsplit(":", 1)
-    lines = [f"{method} {path} HTTP/1.1", f"Host: {host}", "Connection: close"]
+    given = {name.lower() for name in headers or {}}
+    # RFC 9110 7.2: Host names the port too, as browsers send it.
+    lines = [f"{method} {path} HTTP/1.1", *([] if "host" in given else [f"Host: {host}:{port}"]), "Connection: close"]
     lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
     if chunks is not None:
         lines.append("Transfer-Encoding: chunked")

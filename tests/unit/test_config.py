@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
 
@@ -47,6 +48,10 @@ class TestDefaults:
         assert settings.mock_token_delay == 0.0
         assert settings.drain_timeout == 30.0
         assert settings.drain_delay == 0.0
+        assert settings.client_key_digests == ()
+        assert settings.allow_unauthenticated is False
+        assert settings.allowed_origins == ()
+        assert settings.allowed_hosts == ()
         assert settings.aliases == {}
         assert settings.config_file is None
 
@@ -147,9 +152,32 @@ class TestKeys:
         settings = load_settings({"OPENAI_API_KEYS": f" {KEY_A} , {KEY_B},{KEY_C} "})
         assert settings.providers["openai"].keys == (KEY_A, KEY_B, KEY_C)
 
-    def test_keys_list_wins_over_single_key(self) -> None:
-        settings = load_settings({"OPENAI_API_KEYS": f"{KEY_A},{KEY_B}", "OPENAI_API_KEY": KEY_C})
-        assert settings.providers["openai"].keys == (KEY_A, KEY_B)
+    @pytest.mark.parametrize("prefix", ["OPENAI", "ANTHROPIC", "NEBIUS", "DEEPINFRA"])
+    def test_both_key_variables_are_an_error(self, prefix: str) -> None:
+        """Picking one in silence would leave the other's keys unused, unnoticed."""
+        error = config_error({f"{prefix}_API_KEYS": f"{KEY_A},{KEY_B}", f"{prefix}_API_KEY": KEY_C})
+        assert_names(error, f"{prefix}_API_KEYS")
+        assert f"set either {prefix}_API_KEYS or {prefix}_API_KEY, not both" in str(error)
+        for key in (KEY_A, KEY_B, KEY_C):
+            assert key not in str(error)
+
+    @pytest.mark.parametrize("provider", ["openai", "vllm"])
+    def test_both_key_entries_in_the_file_are_an_error(self, tmp_path: Path, provider: str) -> None:
+        url = 'base_url = "http://127.0.0.1:8000/v1"\n' if provider == "vllm" else ""
+        path = write_config(tmp_path, f'[providers.{provider}]\n{url}api_key = "{KEY_A}"\napi_keys = ["{KEY_B}"]\n')
+        error = config_error({}, path)
+        assert_names(error, f"config file {path}: providers.{provider}.api_keys")
+        assert "set either api_keys or api_key, not both" in str(error)
+        assert KEY_A not in str(error)
+
+    @pytest.mark.parametrize("variable", ["OPENAI_API_KEY", "OPENAI_API_KEYS"])
+    @pytest.mark.parametrize("file_key", ["api_key", "api_keys"])
+    def test_the_environment_wins_over_the_file_in_either_form(
+        self, tmp_path: Path, variable: str, file_key: str
+    ) -> None:
+        value = f'"{KEY_B}"' if file_key == "api_key" else f'["{KEY_B}"]'
+        path = write_config(tmp_path, f"[providers.openai]\n{file_key} = {value}\n")
+        assert load_settings({variable: KEY_A}, path).providers["openai"].keys == (KEY_A,)
 
     @pytest.mark.parametrize(
         ("name", "raw", "problem"),
@@ -573,3 +601,120 @@ def test_without_gateway_settings_keeps_only_the_hot_path_switch_of_the_gateways
         "MINI_LLM_NO_EXTENSIONS": "1",
         "OPENAIX": "unrelated",
     }
+
+
+def sha256(key: str) -> bytes:
+    return hashlib.sha256(key.encode()).digest()
+
+
+class TestGatewayKeys:
+    def test_plaintext_and_digest_entries_both_become_digests(self) -> None:
+        settings = load_settings({"MINI_LLM_API_KEYS": f" {KEY_A} , sha256:{sha256(KEY_B).hex().upper()}"})
+        assert settings.client_key_digests == (sha256(KEY_A), sha256(KEY_B))
+
+    def test_file_list(self, tmp_path: Path) -> None:
+        path = write_config(tmp_path, f'api_keys = ["{KEY_A}", "sha256:{sha256(KEY_B).hex()}"]\n')
+        assert load_settings({}, path).client_key_digests == (sha256(KEY_A), sha256(KEY_B))
+
+    @pytest.mark.parametrize(
+        ("raw", "problem"),
+        [
+            ("sha256:abc", "entry 1 of 1 must be sha256: and 64 hex digits"),
+            (f"{KEY_A},sha256:{'g' * 64}", "entry 2 of 2 must be sha256: and 64 hex digits"),
+            (f"sha256:{'a' * 66}", "entry 1 of 1 must be sha256: and 64 hex digits"),
+            (f"{KEY_A},", "entry 2 of 2 is empty"),
+            ("", "entry 1 of 1 is empty"),
+        ],
+    )
+    def test_bad_entries_are_named_never_quoted(self, raw: str, problem: str) -> None:
+        error = config_error({"MINI_LLM_API_KEYS": raw})
+        assert_names(error, "MINI_LLM_API_KEYS")
+        assert problem in str(error)
+        assert KEY_A not in str(error)
+
+    def test_never_in_repr_summary_or_describe(self) -> None:
+        settings = load_settings({"MINI_LLM_API_KEYS": f"{KEY_A},{KEY_B}"})
+        assert "gateway API keys: 2" in settings.summary()
+        assert re.search(r"^api_keys +2 keys +MINI_LLM_API_KEYS$", settings.describe(), re.M)
+        for text in (repr(settings), settings.summary(), settings.describe()):
+            for secret in (KEY_A, KEY_B, sha256(KEY_A).hex(), repr(sha256(KEY_A))):
+                assert secret not in text
+
+    def test_describe_without_keys(self) -> None:
+        assert re.search(r"^api_keys +none +MINI_LLM_API_KEYS$", load_settings({}).describe(), re.M)
+
+
+class TestExposure:
+    @pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "::1", "localhost", "gw.localhost"])
+    def test_loopback_binds_are_fine_without_keys(self, host: str) -> None:
+        assert load_settings({"MINI_LLM_HOST": host}).check_exposure() is None
+
+    @pytest.mark.parametrize("host", ["0.0.0.0", "::", "10.0.0.5", "gateway.example.com"])
+    def test_a_wider_bind_without_keys_is_refused(self, host: str) -> None:
+        with pytest.raises(ConfigError) as info:
+            load_settings({"MINI_LLM_HOST": host}).check_exposure()
+        assert_names(info.value, "MINI_LLM_API_KEYS")
+        assert f"required to serve on {host}, beyond loopback" in str(info.value)
+        assert "MINI_LLM_ALLOW_UNAUTHENTICATED=1" in str(info.value)
+
+    def test_keys_make_a_wider_bind_fine(self) -> None:
+        assert load_settings({"MINI_LLM_HOST": "0.0.0.0", "MINI_LLM_API_KEYS": KEY_A}).check_exposure() is None
+
+    def test_the_opt_out_gives_a_warning(self, tmp_path: Path) -> None:
+        path = write_config(tmp_path, 'host = "0.0.0.0"\nallow_unauthenticated = true\n')
+        warning = load_settings({}, path).check_exposure()
+        assert warning is not None
+        assert warning.startswith("serving on 0.0.0.0 without gateway API keys (MINI_LLM_ALLOW_UNAUTHENTICATED=1)")
+
+    def test_opt_out_is_a_strict_flag(self) -> None:
+        assert_names(config_error({"MINI_LLM_ALLOW_UNAUTHENTICATED": "sure"}), "MINI_LLM_ALLOW_UNAUTHENTICATED")
+
+
+class TestOriginsAndHosts:
+    def test_origins_are_normalised_as_browsers_send_them(self) -> None:
+        raw = "HTTPS://App.Example.com:443/, http://localhost:5173, http://[::1]:80, http://a.test:8080"
+        settings = load_settings({"MINI_LLM_ALLOWED_ORIGINS": raw})
+        assert settings.allowed_origins == (
+            "https://app.example.com",
+            "http://localhost:5173",
+            "http://[::1]",
+            "http://a.test:8080",
+        )
+
+    @pytest.mark.parametrize(
+        "origin",
+        [
+            "*",
+            "null",
+            "app.example.com",
+            "ftp://a.test",
+            "https://a.test/path",
+            "https://a.test?x",
+            "http://u@a.test",
+            "http://a.test:99999",
+            "http://a.test:x",
+            "https://",
+        ],
+    )
+    def test_anything_but_an_origin_is_refused(self, origin: str) -> None:
+        error = config_error({"MINI_LLM_ALLOWED_ORIGINS": origin})
+        assert_names(error, "MINI_LLM_ALLOWED_ORIGINS")
+        assert "is not an origin such as https://app.example.com" in str(error)
+
+    def test_hosts_keep_the_name_only(self, tmp_path: Path) -> None:
+        path = write_config(tmp_path, 'allowed_hosts = ["Gateway.Internal:8443", "[::2]", "10.0.0.5", "gw.test."]\n')
+        assert load_settings({}, path).allowed_hosts == ("gateway.internal", "::2", "10.0.0.5", "gw.test")
+
+    @pytest.mark.parametrize("host", ["*", "a b", "-x.test", "x_y.test", "http://x.test"])
+    def test_bad_host_names(self, host: str) -> None:
+        error = config_error({"MINI_LLM_ALLOWED_HOSTS": f"ok.test,{host}"})
+        assert_names(error, "MINI_LLM_ALLOWED_HOSTS")
+        assert "entry 2 of 2" in str(error)
+
+    def test_describe_lists_them(self) -> None:
+        text = load_settings(
+            {"MINI_LLM_ALLOWED_ORIGINS": "https://a.test,https://b.test", "MINI_LLM_ALLOWED_HOSTS": "gw.test"}
+        ).describe()
+        assert re.search(r"^allowed_origins +https://a.test, https://b.test +MINI_LLM_ALLOWED_ORIGINS$", text, re.M)
+        assert re.search(r"^allowed_hosts +gw.test +MINI_LLM_ALLOWED_HOSTS$", text, re.M)
+        assert re.search(r"^allow_unauthenticated +false +MINI_LLM_ALLOW_UNAUTHENTICATED$", text, re.M)

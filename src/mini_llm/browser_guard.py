@@ -1,0 +1,121 @@
+"""What a browser may reach: the Host a request names (DNS rebinding) and the Origin it comes from (CORS)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Final
+
+from mini_llm.asgi import Headers, Message, Scope, Send
+from mini_llm.errors import GatewayError
+from mini_llm.hosts import host_name, is_loopback
+
+# Load balancers probe by IP address, whatever names the gateway serves; these two reveal no configuration
+# beyond the /health payload and never spend a key.
+_PROBE_PATHS: Final = frozenset({"/health", "/ready"})
+_HOST_VERDICTS_KEPT: Final = 256  # distinct Host values remembered; any further one is checked each time
+# What the two SDKs send from a browser, besides their own families of headers (x-stainless-*, openai-*,
+# anthropic-*, e.g. anthropic-dangerous-direct-browser-access), which a preflight may ask for by name.
+_ALLOWED_HEADERS: Final = (
+    b"authorization",
+    b"x-api-key",
+    b"content-type",
+    b"anthropic-version",
+    b"anthropic-beta",
+    b"idempotency-key",
+)
+_ALLOWED_HEADER_PREFIXES: Final = (b"x-stainless-", b"openai-", b"anthropic-")
+_PREFLIGHT_MAX_AGE: Final = b"600"  # seconds; browsers cap it anyway (Chromium at 7200)
+
+
+class BrowserGuard:
+    """Refuses what a web page must not get through, before any route runs or any body is read.
+
+    Host: on a loopback bind only loopback names (and MINI_LLM_ALLOWED_HOSTS) are served, so a
+    page whose own name was rebound to 127.0.0.1 is refused. Beyond loopback the gateway needs
+    API keys, which a rebinding page does not have, so any Host is served unless
+    MINI_LLM_ALLOWED_HOSTS lists them. Origin: a browser names the page that sent a request;
+    only the gateway's own origin (the playground) and MINI_LLM_ALLOWED_ORIGINS get through.
+    Requests without Origin (SDKs, curl) are not a browser's cross-site requests and pass.
+    """
+
+    def __init__(self, bind_host: str, allowed_hosts: Iterable[str], allowed_origins: Iterable[str]) -> None:
+        self._allowed_hosts = frozenset(allowed_hosts)
+        self._checks_host = is_loopback(host_name(bind_host)) or bool(self._allowed_hosts)
+        self._host_verdicts: dict[bytes, bool] = {}
+        self._origins = frozenset(origin.encode() for origin in allowed_origins)
+
+    def admit(self, scope: Scope, headers: dict[bytes, bytes]) -> bytes | None:
+        """Raise 421 for a Host not served, 403 for an Origin not allowed; return a cross origin to answer."""
+        host = headers.get(b"host")
+        if self._checks_host and host is not None and not self._serves(host) and scope["path"] not in _PROBE_PATHS:
+            # RFC 9110 15.5.20: 421, the server is not willing to answer for this authority.
+            raise GatewayError(
+                421,
+                "this gateway does not serve the host named in the Host header; "
+                "list the name in MINI_LLM_ALLOWED_HOSTS to serve it",
+                code="host_not_allowed",
+            )
+        origin = headers.get(b"origin")
+        if origin is None:
+            return None
+        scheme: str = scope["scheme"]
+        if host is not None and origin == scheme.encode() + b"://" + host.lower():
+            return None  # the gateway's own page: same origin, no CORS headers needed
+        if origin in self._origins:
+            return origin
+        raise GatewayError(
+            403,
+            "requests from this origin are not allowed: a browser page may call the gateway only from "
+            "its own origin or one listed in MINI_LLM_ALLOWED_ORIGINS",
+            code="origin_not_allowed",
+        )
+
+    def _serves(self, host: bytes) -> bool:
+        verdict = self._host_verdicts.get(host)
+        if verdict is None:
+            name = host_name(host.decode("latin-1"))
+            verdict = is_loopback(name) or name in self._allowed_hosts
+            if len(self._host_verdicts) < _HOST_VERDICTS_KEPT:
+                self._host_verdicts[host] = verdict
+        return verdict
+
+
+def is_preflight(method: str, headers: dict[bytes, bytes]) -> bool:
+    """A CORS preflight (Fetch standard 4.8): OPTIONS with Origin and Access-Control-Request-Method."""
+    return method == "OPTIONS" and b"origin" in headers and b"access-control-request-method" in headers
+
+
+def preflight_headers(origin: bytes, headers: dict[bytes, bytes]) -> Headers:
+    """The answer to an allowed origin's preflight: the methods, and the headers the SDKs send.
+
+    Authorization cannot be covered by a `*` wildcard (Fetch standard 3.2.6), so the names are
+    listed: the fixed ones, plus any requested one of the SDKs' header families.
+    """
+    allowed = list(_ALLOWED_HEADERS)
+    for asked in headers.get(b"access-control-request-headers", b"").split(b","):
+        name = asked.strip().lower()
+        if name.startswith(_ALLOWED_HEADER_PREFIXES) and name not in allowed:
+            allowed.append(name)
+    return [
+        (b"access-control-allow-origin", origin),
+        (b"access-control-allow-methods", b"GET, HEAD, POST"),
+        (b"access-control-allow-headers", b", ".join(allowed)),
+        (b"access-control-max-age", _PREFLIGHT_MAX_AGE),
+        (b"vary", b"Origin, Access-Control-Request-Method, Access-Control-Request-Headers"),
+    ]
+
+
+def with_cors(send: Send, origin: bytes) -> Send:
+    """`send` that adds the CORS headers an allowed cross origin needs to read the response."""
+    added: Headers = [
+        (b"access-control-allow-origin", origin),
+        (b"access-control-expose-headers", b"*"),  # x-request-id, retry-after, x-ratelimit-*, ...
+        (b"vary", b"Origin"),
+    ]
+
+    async def send_with_cors(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message["headers"], *added]}
+        await send(message)
+
+    return send_with_cors

@@ -1,0 +1,140 @@
+"""Host names, the Host and Origin checks and the CORS headers, as pure functions of the request."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from mini_llm.asgi import Message
+from mini_llm.browser_guard import BrowserGuard, is_preflight, preflight_headers, with_cors
+from mini_llm.errors import GatewayError
+from mini_llm.hosts import host_name, is_loopback
+
+SCOPE = {"scheme": "http", "path": "/v1/chat/completions"}
+
+
+@pytest.mark.parametrize(
+    ("authority", "name"),
+    [
+        ("Example.COM:8080", "example.com"),
+        ("[::1]:3333", "::1"),
+        ("[::1]", "::1"),
+        ("localhost.", "localhost"),
+        ("127.0.0.1", "127.0.0.1"),
+        ("::1", "::1"),
+    ],
+)
+def test_host_name(authority: str, name: str) -> None:
+    assert host_name(authority) == name
+
+
+@pytest.mark.parametrize("name", ["localhost", "a.b.localhost", "127.0.0.1", "127.255.0.9", "::1"])
+def test_loopback_names(name: str) -> None:
+    assert is_loopback(name)
+
+
+@pytest.mark.parametrize("name", ["0.0.0.0", "::", "10.0.0.1", "localhost.example", "mylocalhost"])
+def test_other_names(name: str) -> None:
+    assert not is_loopback(name)
+
+
+def refused(guard: BrowserGuard, headers: dict[bytes, bytes], path: str = "/v1/models") -> int:
+    with pytest.raises(GatewayError) as info:
+        guard.admit({**SCOPE, "path": path}, headers)
+    return info.value.status
+
+
+class TestHost:
+    def test_loopback_bind_serves_loopback_names_and_the_listed_ones(self) -> None:
+        guard = BrowserGuard("127.0.0.1", ["gw.internal"], [])
+        for host in (b"localhost:1", b"127.0.0.1:3333", b"[::1]:3", b"x.localhost", b"GW.internal:9"):
+            assert guard.admit(SCOPE, {b"host": host}) is None
+        assert refused(guard, {b"host": b"rebound.example:3333"}) == 421
+        assert refused(guard, {b"host": b"rebound.example:3333"}, "/playground") == 421
+
+    def test_verdicts_stay_right_past_the_remembered_bound(self) -> None:
+        guard = BrowserGuard("127.0.0.1", [], [])
+        for index in range(1000):
+            refused(guard, {b"host": f"h{index}.example".encode()})
+        assert refused(guard, {b"host": b"h1.example"}) == 421
+        assert guard.admit(SCOPE, {b"host": b"localhost:1"}) is None
+
+    @pytest.mark.parametrize("path", ["/health", "/ready"])
+    def test_probes_answer_any_host(self, path: str) -> None:
+        assert BrowserGuard("127.0.0.1", [], []).admit({**SCOPE, "path": path}, {b"host": b"10.0.0.1"}) is None
+
+    def test_a_wide_bind_serves_any_host_unless_hosts_are_listed(self) -> None:
+        assert BrowserGuard("0.0.0.0", [], []).admit(SCOPE, {b"host": b"anything.example"}) is None
+        listed = BrowserGuard("0.0.0.0", ["gw.example"], [])
+        assert listed.admit(SCOPE, {b"host": b"gw.example:443"}) is None
+        assert listed.admit(SCOPE, {b"host": b"127.0.0.1:80"}) is None
+        assert refused(listed, {b"host": b"other.example"}) == 421
+
+
+class TestOrigin:
+    guard = BrowserGuard("127.0.0.1", [], ["http://app.test:5173"])
+
+    def test_no_origin_and_the_own_origin_pass_without_cors(self) -> None:
+        assert self.guard.admit(SCOPE, {b"host": b"localhost:3333"}) is None
+        own = {b"host": b"LocalHost:3333", b"origin": b"http://localhost:3333"}
+        assert self.guard.admit(SCOPE, own) is None
+
+    def test_a_listed_origin_is_returned_to_be_echoed(self) -> None:
+        headers = {b"host": b"localhost:3333", b"origin": b"http://app.test:5173"}
+        assert self.guard.admit(SCOPE, headers) == b"http://app.test:5173"
+
+    @pytest.mark.parametrize(
+        "origin",
+        [
+            b"null",
+            b"https://localhost:3333",
+            b"http://localhost:3334",
+            b"http://app.test:5173/",
+            b"http://APP.test:5173",
+        ],
+    )
+    def test_anything_else_is_forbidden(self, origin: bytes) -> None:
+        assert refused(self.guard, {b"host": b"localhost:3333", b"origin": origin}) == 403
+
+    def test_an_origin_without_host_is_never_its_own(self) -> None:
+        assert refused(self.guard, {b"origin": b"http://localhost:3333"}) == 403
+
+
+def test_preflight_detection() -> None:
+    asking = {b"origin": b"http://a.test", b"access-control-request-method": b"POST"}
+    assert is_preflight("OPTIONS", asking)
+    assert not is_preflight("POST", asking)
+    assert not is_preflight("OPTIONS", {b"origin": b"http://a.test"})
+
+
+def test_preflight_headers_list_the_sdk_headers_and_echo_their_families() -> None:
+    asked = {b"access-control-request-headers": b"X-Stainless-Lang, anthropic-dangerous-direct-browser-access, x-evil"}
+    headers = dict(preflight_headers(b"http://a.test", asked))
+    assert headers[b"access-control-allow-origin"] == b"http://a.test"
+    allowed = headers[b"access-control-allow-headers"].split(b", ")
+    assert allowed[:3] == [b"authorization", b"x-api-key", b"content-type"]
+    assert b"x-stainless-lang" in allowed
+    assert b"anthropic-dangerous-direct-browser-access" in allowed
+    assert b"x-evil" not in allowed
+
+
+def test_with_cors_adds_headers_to_the_start_only() -> None:
+    sent: list[Message] = []
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    async def respond() -> None:
+        wrapped = with_cors(send, b"http://a.test")
+        await wrapped({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"x")]})
+        await wrapped({"type": "http.response.body", "body": b"{}"})
+
+    asyncio.run(respond())
+    assert sent[0]["headers"] == [
+        (b"content-type", b"x"),
+        (b"access-control-allow-origin", b"http://a.test"),
+        (b"access-control-expose-headers", b"*"),
+        (b"vary", b"Origin"),
+    ]
+    assert sent[1] == {"type": "http.response.body", "body": b"{}"}
