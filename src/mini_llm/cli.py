@@ -6,6 +6,7 @@ import argparse
 import logging
 import logging.config
 import os
+import signal
 import sys
 import textwrap
 from collections.abc import Callable, Sequence
@@ -21,6 +22,8 @@ EXIT_PORT = 1
 EXIT_CONFIG = 2
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a command its reader left
+SMOKE_KEY_ENV = "MINI_LLM_SMOKE_API_KEY"  # the gateway key `smoke` presents
 CODES_SERVE = (
     "  0  stopped normally (a drained SIGTERM/SIGINT included)\n"
     "  1  no free port, or a worker that kept crashing\n"
@@ -35,13 +38,25 @@ CODES_ALL = (
     "  0    success\n"
     "  1    a run-time failure: a smoke check, a bench request, no free port, a worker that kept crashing\n"
     "  2    usage or configuration error, or a bench server that failed to start (one line on stderr)\n"
-    "  130  bench interrupted (its servers are stopped)"
+    "  130  bench or smoke interrupted (Ctrl-C; the bench's servers are stopped)\n"
+    "  141  stdout closed before the output was written (e.g. `| head -1`); nothing more is printed"
 )
 
 
 def _fail(message: str, status: int) -> int:
     print(f"mini-llm: {message}", file=sys.stderr, flush=True)
     return status
+
+
+def _interruptible() -> None:
+    """Make Ctrl-C raise KeyboardInterrupt even in a process started with SIGINT ignored.
+
+    A shell without job control starts background commands with SIGINT ignored (POSIX XCU 2.11,
+    "Signals and Error Handling"), exec keeps that, and Python then installs no handler, nor does
+    asyncio's runner its cancel: SIGINT would do nothing at all to a command whose documented way
+    to stop early is Ctrl-C (and the bench's SIGTERM, re-raised as SIGINT, neither).
+    """
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _load(args: argparse.Namespace) -> Settings:
@@ -67,6 +82,7 @@ def _serve(args: argparse.Namespace) -> int:
     ready_file = args.ready_file or os.environ.get("MINI_LLM_READY_FILE") or None
     try:
         settings = _load(args)
+        open_warning = settings.check_exposure()  # beyond loopback without keys: a ConfigError unless opted out
         from mini_llm import hotpath
 
         if ready_file:
@@ -81,6 +97,8 @@ def _serve(args: argparse.Namespace) -> int:
     logging.config.dictConfig(server.LOG_CONFIG)
     log = logging.getLogger("mini_llm")
     log.info("mini-llm %s, hot path: %s; %s", __version__, hotpath.IMPLEMENTATION, settings.summary())
+    if open_warning:
+        log.warning("%s", open_warning)
     if hotpath.FALLBACK_REASON:
         log.warning("hot path: %s", hotpath.FALLBACK_REASON)
     return server.run(
@@ -117,9 +135,12 @@ def _mock_upstream(args: argparse.Namespace) -> int:
 def _config_check(args: argparse.Namespace) -> int:
     try:
         settings = _load(args)
+        open_warning = settings.check_exposure()  # the refusal `serve` would stop with
     except (ConfigError, FlagError) as exc:
         return _fail(f"configuration error: {exc}", EXIT_CONFIG)
     print(f"configuration OK: {settings.summary()}\n")
+    if open_warning:
+        print(f"warning: {open_warning}\n")
     print(settings.describe())
     return 0
 
@@ -131,10 +152,13 @@ def _smoke(args: argparse.Namespace) -> int:
         url = smoke.gateway_url(args.url)
     except ValueError as exc:
         return _fail(str(exc), EXIT_USAGE)
+    _interruptible()
     try:
-        table, passed = smoke.smoke(url, args.model or None, args.timeout)
+        table, passed = smoke.smoke(url, args.model or None, args.timeout, os.environ.get(SMOKE_KEY_ENV) or None)
     except smoke.Unreachable as exc:
         return _fail(str(exc), EXIT_FAILED)
+    except KeyboardInterrupt:
+        return _fail("smoke interrupted", EXIT_INTERRUPTED)
     print(table, flush=True)
     return 0 if passed else EXIT_FAILED
 
@@ -152,6 +176,7 @@ def _bench(args: argparse.Namespace) -> int:
         token_delay=args.token_delay,
         no_extensions=args.no_extensions,
     )
+    _interruptible()
     try:
         return bench(options, args.json)
     except KeyboardInterrupt:
@@ -237,8 +262,10 @@ def _add_smoke(commands: Commands) -> None:
         "Check a running gateway: /health (and its hot path), /v1/models, then chat and messages, stream and "
         "non-stream, for each --model, or else for every model /v1/models lists (the aliases, the models "
         "providers declare, and mock). Prints a table with latencies; a model of the other protocol shows n/a. "
-        "Requests are tiny (max_tokens 5) but real.",
-        "  0  every check passed\n  1  a check failed, or nothing answers at --url\n  2  usage error",
+        "Requests are tiny (max_tokens 5) but real. A gateway that requires keys (MINI_LLM_API_KEYS) gets the "
+        f"one in ${SMOKE_KEY_ENV} (an environment variable, so the key stays out of the process list).",
+        "  0  every check passed\n  1  a check failed, or nothing answers at --url\n  2  usage error\n"
+        "  130  interrupted (Ctrl-C)",
     )
     smoke.add_argument("--url", default="http://127.0.0.1:3333", help="gateway URL (default http://127.0.0.1:3333)")
     smoke.add_argument("--model", action="append", help="model or alias to check (repeatable)")
@@ -343,8 +370,18 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     tie_to_supervisor()
-    args = _parser().parse_args(argv)
-    status: int = args.func(args)
+    try:
+        try:
+            args = _parser().parse_args(argv)
+            status: int = args.func(args)
+        finally:  # --help too: a reader gone early (`| head -1`) shows here, not at interpreter exit
+            sys.stdout.flush()
+    except BrokenPipeError:
+        # As the Python docs advise (signal module, "Note on SIGPIPE"): point stdout at devnull so
+        # the flush at exit cannot fail again, and end quietly.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     return status
 
 

@@ -89,14 +89,18 @@ async def _check(name: str, model: str, run: Callable[[], Awaitable[str]]) -> Ch
     )
 
 
-async def run_checks(base: str, models: list[str] | None, request_timeout: float) -> tuple[str, list[Check]]:
+async def run_checks(
+    base: str, models: list[str] | None, request_timeout: float, api_key: str | None = None
+) -> tuple[str, list[Check]]:
     """Health, models, then chat and messages (stream and not) for each given model, or else for every
     model /v1/models lists: the configured aliases, the models providers declare, and `mock`.
 
+    `api_key` is a gateway key (MINI_LLM_API_KEYS), sent as the OpenAI SDK sends its key.
     Raises Unreachable when the health request cannot connect at all.
     """
     limits = aiohttp.ClientTimeout(total=request_timeout)
-    async with aiohttp.ClientSession(timeout=limits) as session:
+    auth = {"Authorization": f"Bearer {api_key}"} if api_key else None
+    async with aiohttp.ClientSession(timeout=limits, headers=auth) as session:
         hot_path = "?"
 
         async def health() -> str:
@@ -148,7 +152,7 @@ def report(url: str, hot_path: str, checks: list[Check]) -> str:
     return "\n".join(rows)
 
 
-def smoke(url: str, models: list[str] | None, timeout: float) -> tuple[str, bool]:
+def smoke(url: str, models: list[str] | None, timeout: float, api_key: str | None = None) -> tuple[str, bool]:
     """Run the checks against the base URL `url`; returns the printable table and whether every check passed."""
-    hot_path, checks = asyncio.run(run_checks(url, models, timeout))
+    hot_path, checks = asyncio.run(run_checks(url, models, timeout, api_key))
     return report(url, hot_path, checks), all(c.outcome != "FAIL" for c in checks)

@@ -15,6 +15,7 @@ import uvloop
 from mini_llm.bench_load import Load, Tally, drive, percentile
 from mini_llm.bench_report import document, result, table
 from tests.e2e.gateway_process import GatewayProcess, run_cli
+from tests.e2e.launch import LAUNCHES, Launch
 
 SMALL = ("--concurrency", "4", "--streams", "2", "--stream-tokens", "8")
 
@@ -124,9 +125,10 @@ def test_a_child_that_fails_to_start_is_exit_2() -> None:
     assert "MINI_LLM_NO_EXTENSIONS='maybe' is not a boolean" in result.stderr  # the child's own output
 
 
+@LAUNCHES
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["sigint", "sigterm"])
-def test_interrupted_bench_stops_its_children(sig: signal.Signals) -> None:
-    command = [sys.executable, "-m", "mini_llm.cli", "bench", "--duration", "60", *SMALL]
+def test_interrupted_bench_stops_its_children(sig: signal.Signals, launch: Launch) -> None:
+    command = launch([sys.executable, "-m", "mini_llm.cli", "bench", "--duration", "60", *SMALL])
     with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as bench:
         try:
             assert bench.stderr is not None
@@ -139,9 +141,13 @@ def test_interrupted_bench_stops_its_children(sig: signal.Signals) -> None:
             bench.send_signal(sig)
             out, err = bench.communicate(timeout=30)
         finally:
-            if bench.poll() is None:  # a failed assertion above: still stop it, the clean way
+            if bench.poll() is None:  # a failed assertion above: still stop it, the clean way if it can
                 bench.send_signal(signal.SIGINT)
-                bench.wait(30)
+                try:
+                    bench.wait(30)
+                except subprocess.TimeoutExpired:
+                    bench.kill()  # its children are tied to it (parent-death signal): they stop too
+                    bench.wait()
     assert bench.returncode == 130
     assert out == ""
     assert err.endswith("mini-llm: bench interrupted; its servers are stopped\n")

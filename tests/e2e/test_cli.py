@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 
+from mini_llm.config import without_gateway_settings
 from tests.e2e.gateway_process import run_cli, write_config
 
 LONG_KEY = "sk-proj-cli0123456789abcdefWXYZ"
@@ -73,3 +78,23 @@ def test_usage_errors_exit_2(args: tuple[str, ...], problem: str) -> None:
     result = run_cli(*args)
     assert result.returncode == 2
     assert problem in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("command", "unbuffered"),
+    [
+        (("config", "check"), ""),  # block-buffered: the error shows on the last flush
+        (("config", "check"), "1"),  # unbuffered: on the first print
+        (("--help",), ""),  # only block-buffered: unbuffered, argparse drops the failed write itself (exit 0)
+    ],
+    ids=["config-check", "config-check-unbuffered", "help"],
+)
+def test_a_reader_gone_early_ends_quietly(command: tuple[str, ...], unbuffered: str) -> None:
+    """`mini-llm config check | head -1`: the reader may leave before the output is written."""
+    env = {**without_gateway_settings(os.environ), "PYTHONUNBUFFERED": unbuffered}
+    cli = [sys.executable, "-m", "mini_llm.cli", *command]
+    with subprocess.Popen(cli, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
+        proc.stdout.close()  # gone before the first byte: the child is still starting Python
+        err = proc.stderr.read()
+    assert (proc.returncode, err) == (141, b"")

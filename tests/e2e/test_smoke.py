@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
+import subprocess
+import sys
 
+from mini_llm.config import without_gateway_settings
+from tests.e2e.conftest import gateway_env
+from tests.e2e.fake_upstream import FakeUpstream
 from tests.e2e.gateway_process import GatewayProcess, run_cli, write_config
+from tests.e2e.launch import LAUNCHES, Launch
 
 
 def closed_port() -> int:
@@ -66,3 +74,39 @@ def test_bad_url_is_a_usage_error() -> None:
     result = run_cli("smoke", "--url", "127.0.0.1:3333")
     assert result.returncode == 2
     assert result.stderr == "mini-llm: --url '127.0.0.1:3333' is not an http(s) URL with a host\n"
+
+
+@LAUNCHES
+def test_ctrl_c_is_one_line_and_exit_130(launch: Launch) -> None:
+    """Interrupted while it waits for an answer: no traceback, whatever SIGINT disposition it inherited."""
+    with socket.socket() as silent:  # accepts, never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        silent.settimeout(20)
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        command = launch([sys.executable, "-m", "mini_llm.cli", "smoke", "--url", url])
+        env = without_gateway_settings(os.environ)
+        with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) as smoke:
+            try:
+                connection, _ = silent.accept()  # the health request is out: the event loop is running
+                with connection:
+                    smoke.send_signal(signal.SIGINT)
+                    out, err = smoke.communicate(timeout=20)
+            finally:
+                if smoke.poll() is None:
+                    smoke.kill()
+    assert (smoke.returncode, out, err) == (130, "", "mini-llm: smoke interrupted\n")
+
+
+def test_a_gateway_that_requires_keys_is_checked_with_the_one_in_the_environment(upstream: FakeUpstream) -> None:
+    process = GatewayProcess(gateway_env(upstream, MINI_LLM_API_KEYS="smoke-gateway-key")).start()
+    try:
+        refused = run_cli("smoke", "--url", process.url, "--model", "mock", timeout=60)
+        key = {"MINI_LLM_SMOKE_API_KEY": "smoke-gateway-key"}
+        passed = run_cli("smoke", "--url", process.url, "--model", "mock", env=key, timeout=60)
+    finally:
+        process.stop()
+    assert refused.returncode == 1
+    assert "HTTP 401" in refused.stdout
+    assert passed.returncode == 0, passed.stdout
+    assert passed.stdout.splitlines()[-1].startswith("all checks passed (")
