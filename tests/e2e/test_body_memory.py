@@ -75,4 +75,9 @@ def test_a_huge_answer_the_provider_breaks_off_reaches_the_client_cut_not_short(
 ) -> None:
     with pytest.raises(http.client.IncompleteRead):
         _stream_answer(memory_gateway[0], "huge-cut")
-    assert memory_gateway[0].wait_for_log("provider 'openai' failed while sending its answer: ClientPayloadError")
+    gateway = memory_gateway[0]
+    assert gateway.wait_for_log("provider 'openai' failed while sending its answer: ClientPayloadError")
+    # The access line keeps the status the client got, and says what cut the answer.
+    (line,) = [line for line in gateway.lines if "model='huge-cut'" in line]
+    assert " '/v1/chat/completions' 200 model='huge-cut' " in line
+    assert """error="provider 'openai' failed while sending its answer""" in line
