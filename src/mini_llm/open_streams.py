@@ -63,8 +63,9 @@ class StreamHandle:
 
     def claim(self) -> StreamEnded | None:
         """After a CancelledError: the reason the gateway ended this stream (the cancel undone), or None."""
-        if self.ended is not None and self._task is not None:
-            self._task.uncancel()
+        if self.ended is None or self._task is None:
+            return None  # the cancel was not the gateway's: the client left
+        self._task.uncancel()
         return self.ended
 
     def __enter__(self) -> StreamHandle:
@@ -83,17 +84,26 @@ class StreamHandle:
 class OpenStreams:
     """The registry; all of it runs on the worker's event loop, so no locking."""
 
-    __slots__ = ("_open", "held", "limit")
+    __slots__ = ("_open", "closed", "held", "limit")
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.held = 0
         self._open: set[StreamHandle] = set()
+        # Set by end_all: a stream opened later (its provider answered after the drain timeout)
+        # ends at once with the same reason, rather than run on until the worker is killed.
+        self.closed: StreamEnded | None = None
 
     def __len__(self) -> int:
         return len(self._open)
 
     def open(self) -> StreamHandle:
+        if self.closed is not None:
+            # Ended before it starts: the relay sees it before its first event. No task: a cancel
+            # it meets from now on is the client's, never the gateway's.
+            late = StreamHandle(self, None)
+            late.ended = self.closed
+            return late
         handle = StreamHandle(self, asyncio.current_task())
         self._open.add(handle)
         return handle
@@ -123,6 +133,8 @@ class OpenStreams:
         handle.stop(reason)
 
     def end_all(self, reason: StreamEnded) -> None:
+        """End every open stream, and every stream opened from now on, with `reason`."""
+        self.closed = reason
         for handle in list(self._open):
             self.end(handle, reason)
 

@@ -79,15 +79,18 @@ async def relay_stream(
 
     NOTE: the 200 goes out first, so a failure travels in-stream, as providers do it.
     """
+    failure: GatewayError
     try:
         await send({"type": "http.response.start", "status": 200, "headers": _STREAM_HEADERS + headers})
-        await _relay_events(send, chunks, observer, secret_of(key), stream)
-        return
+        if stream.ended is None:
+            await _relay_events(send, chunks, observer, secret_of(key), stream)
+            return
+        failure = stream.ended  # opened after the gateway ended all its streams (the drain timeout)
     except asyncio.CancelledError:
         ended = stream.claim()  # the gateway ended it (budget, drain); otherwise the client left
         if ended is None:
             raise
-        failure: GatewayError = ended
+        failure = ended
     except EventTooLarge as exc:
         failure = UpstreamUnreachable(f"the provider sent an oversized event: {exc}")
     except GatewayError as exc:
@@ -100,39 +103,61 @@ async def relay_stream(
 async def _relay_events(
     send: Send, chunks: AsyncIterator[bytes], observer: StreamObserver, secret: bytes | None, stream: StreamHandle
 ) -> None:
-    """Only whole events go out, so a client never sees half an event when the provider breaks off.
-
-    When chunks end on event boundaries (the usual case) each chunk goes out as is; when an event
-    straddles chunks, its bytes are held, counted against the worker's budget, and copied once,
-    when its blank line arrives. An event is whole before it is scrubbed, so a key inside one is
-    never cut in two.
-    """
-    splitter = SSESplitter()
-    held: list[bytes | memoryview] = []  # the start of an event still waiting for its blank line
-    held_size = 0
+    """Only whole events go out, so a client never sees half an event when the provider breaks off."""
+    relay = _EventRelay(send, observer, secret, stream)
     async for chunk in chunks:
+        await relay.feed(chunk)
+        # NOTE: let go before waiting for the next read: a silent provider's stream then keeps only
+        # the partial event it counts, not the read it came in (up to all aiohttp had buffered).
+        del chunk
+    relay.end()
+    await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+class _EventRelay:
+    """Sends the bytes of whole events; holds, copies and counts the start of an event that straddles reads.
+
+    When chunks end on event boundaries (the usual case) each chunk goes out as is. An event that
+    straddles chunks is copied into one buffer, so what the worker's budget counts is what stays in
+    memory (besides the splitter's own copy), however the provider cut it. An event is whole before
+    it is scrubbed, so a key inside one is never cut in two.
+    """
+
+    __slots__ = ("_held", "_observer", "_secret", "_send", "_splitter", "_stream")
+
+    def __init__(self, send: Send, observer: StreamObserver, secret: bytes | None, stream: StreamHandle) -> None:
+        self._send = send
+        self._observer = observer
+        self._secret = secret
+        self._stream = stream
+        self._splitter = SSESplitter()
+        self._held = bytearray()  # the start of an event still waiting for its blank line
+
+    async def feed(self, chunk: bytes) -> None:
+        """Relay what `chunk` completes; its locals (the chunk, what went out, its events) end with the call."""
+        splitter, held, stream = self._splitter, self._held, self._stream
         events = splitter.feed(chunk)
-        ready = held_size + len(chunk) - splitter.pending  # bytes that end on an event boundary
-        if ready > held_size:
-            take = ready - held_size
+        take = len(chunk) - splitter.pending  # the bytes of this chunk up to its last event boundary
+        if take > 0:
             if held:
-                out = b"".join([*held, memoryview(chunk)[:take]])
+                out = b"".join((held, memoryview(chunk)[:take]))
                 held.clear()
             else:
                 out = chunk if take == len(chunk) else chunk[:take]
             if take < len(chunk):
-                held.append(memoryview(chunk)[take:])
-            held_size = len(chunk) - take
-            if held_size or stream.held:
-                stream.hold(held_size)
-            await send({"type": "http.response.body", "body": mask(out, secret), "more_body": True})
+                held += memoryview(chunk)[take:]
+            if held or stream.held:
+                stream.hold(len(held))
+            await self._send({"type": "http.response.body", "body": mask(out, self._secret), "more_body": True})
         else:
-            held.append(chunk)
-            held_size += len(chunk)
-            stream.hold(held_size)
+            held += chunk
+            stream.hold(len(held))
+        observe = self._observer.observe
         for event in events:
-            observer.observe(event)
-    if held and _is_cut_event(b"".join(held)):
-        observer.truncated = True
-        raise UpstreamUnreachable("the provider ended the stream in the middle of an event")
-    await send({"type": "http.response.body", "body": b"", "more_body": False})
+            observe(event)
+
+    def end(self) -> None:
+        """At the provider's end: a partial event left over means the stream was cut."""
+        if self._held and _is_cut_event(bytes(self._held)):
+            self._observer.truncated = True
+            raise UpstreamUnreachable("the provider ended the stream in the middle of an event")

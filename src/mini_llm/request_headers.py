@@ -60,6 +60,22 @@ _DROPPED_REQUEST_HEADERS: Final = frozenset(
 _DROPPED_REQUEST_PREFIXES: Final = ("sec-",)
 
 
+# How many header names the warning below is logged for, per worker: the client picks the names.
+WARNED_NAMES_LIMIT: Final = 64
+_warned_names: set[str] = set()
+
+
+def _warn_not_utf8(field: str) -> None:
+    """Once per header name per worker: a client repeating a bad header would otherwise fill the log."""
+    if field in _warned_names or len(_warned_names) >= WARNED_NAMES_LIMIT:
+        return
+    _warned_names.add(field)
+    further = "; no further names are logged" if len(_warned_names) == WARNED_NAMES_LIMIT else ""
+    logger.warning(
+        "request header %s not forwarded: it is not valid UTF-8 (logged once per name%s)", clip(field), further
+    )
+
+
 def upstream_headers(target: Target, client: Mapping[bytes, bytes]) -> dict[str, str]:
     """The client's headers minus hop-by-hop and credentials, plus the provider's own auth.
 
@@ -84,7 +100,7 @@ def upstream_headers(target: Target, client: Mapping[bytes, bytes]) -> dict[str,
         try:
             headers[field] = value.decode()
         except UnicodeDecodeError:
-            logger.warning("request header %s not forwarded: it is not valid UTF-8", clip(field))
+            _warn_not_utf8(field)
     # The body was validated as a JSON object, whatever the client labelled it (curl -d says form).
     headers["Content-Type"] = "application/json"
     headers["Accept-Encoding"] = "identity"

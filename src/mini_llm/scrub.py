@@ -36,9 +36,7 @@ class StreamScrubber:
         secret = self._secret
         if not secret:
             return piece
-        data = self._held + piece if self._held else piece
-        if secret in data:
-            data = data.replace(secret, MASK_BYTE * len(secret))
+        data = mask(self._held + piece if self._held else piece, secret)
         cut = _start_of_partial(data, secret)
         if cut == len(data):
             self._held = b""

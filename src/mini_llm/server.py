@@ -54,7 +54,8 @@ SERVER_PID_ENV: Final = "MINI_LLM_SERVER_PID"
 # Tells the workers that the drain began, so they can end their streams at the drain timeout;
 # granian itself uses SIGTERM/SIGINT (stop) and SIGHUP (reload) only.
 DRAIN_SIGNAL: Final = signal.SIGUSR1
-# Seconds between the drain timeout, when workers end their streams, and granian's kill.
+# Seconds between the drain timeout, when workers end their streams, and granian's kill; granian's
+# kill timeout is whole seconds, so a fractional drain timeout is rounded up first.
 DRAIN_GRACE: Final = 1
 
 
@@ -146,7 +147,7 @@ class _DrainingGranian(Granian):  # type: ignore[misc,valid-type]
 
     granian then stops accepting and lets in-flight requests, streams too, finish within
     workers_kill_timeout; lifespan shutdown closes the upstream pool. The workers end the
-    streams still open at the drain timeout themselves, DRAIN_GRACE before that kill.
+    streams still open at the drain timeout themselves, at least DRAIN_GRACE before that kill.
     """
 
     def __init__(
@@ -189,15 +190,29 @@ class _DrainingGranian(Granian):  # type: ignore[misc,valid-type]
             super().signal_handler_interrupt()
             return
         self._draining = True
-        with contextlib.suppress(OSError), open(self._drain_marker, "w"):
-            pass
-        for worker in self.wrks:
-            with contextlib.suppress(ProcessLookupError):  # a worker that just exited
-                os.kill(worker.inner.pid, DRAIN_SIGNAL)
-        if self._drain_delay:
-            threading.Timer(self._drain_delay, super().signal_handler_interrupt).start()
-        else:
-            super().signal_handler_interrupt()
+        try:
+            with contextlib.suppress(OSError), open(self._drain_marker, "w"):
+                pass
+            self._tell_workers()
+        finally:  # telling the workers is a courtesy; the stop itself must never be lost
+            if self._drain_delay:
+                threading.Timer(self._drain_delay, super().signal_handler_interrupt).start()
+            else:
+                super().signal_handler_interrupt()
+
+    def _tell_workers(self) -> None:
+        """Send DRAIN_SIGNAL to each running worker, skipping one being respawned or already gone.
+
+        A worker not alive has no pid yet, or one already reaped that the OS may have handed to an
+        unrelated process, which SIGUSR1 would kill (its default action): it is never signalled.
+        is_alive() reaps an exited worker, so a True answer means the pid is still the worker's.
+        """
+        for worker in list(self.wrks):
+            pid = worker.inner.pid
+            if pid is None or not worker.is_alive():
+                continue
+            with contextlib.suppress(OSError):  # exited since: ProcessLookupError
+                os.kill(pid, DRAIN_SIGNAL)
 
 
 def run(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
+import ssl
 from collections.abc import AsyncIterator, Mapping
 from typing import Final
 
@@ -18,6 +20,23 @@ from mini_llm.routing import Target
 _CLIENT_FAILURES: Final = (TimeoutError, aiohttp.ClientError)
 
 logger = logging.getLogger("mini_llm")
+
+
+def connect_failure_reason(exc: aiohttp.ClientConnectorError) -> str:
+    """Why a connection failed, in words of the gateway's own: the OS or TLS message may quote the address.
+
+    DNS errors carry getaddrinfo's negative EAI codes and TLS errors OpenSSL's, neither of which is
+    an errno that os.strerror knows ("Unknown error -2", "Operation not permitted").
+    """
+    cause = exc.os_error
+    if isinstance(cause, ssl.SSLCertVerificationError):
+        return "certificate verify failed"
+    if isinstance(cause, ssl.SSLError) or isinstance(exc, aiohttp.ClientSSLError):
+        return "TLS handshake failed"
+    if isinstance(cause, socket.gaierror) or isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return "DNS lookup failed"
+    code = cause.errno
+    return os.strerror(code) if isinstance(code, int) and code > 0 else type(cause).__name__
 
 
 class Upstream:
@@ -56,11 +75,8 @@ class Upstream:
             return UpstreamTimeout(f"provider {name!r} went silent for {self.timeout:g}s {doing}")
         if isinstance(exc, aiohttp.ClientConnectorError):
             # NOTE: where the provider is stays in the log; a client only learns which provider failed.
-            # The reason comes from the errno alone: the OS message may quote the address too.
-            code = exc.os_error.errno
-            reason = os.strerror(code) if code else type(exc.os_error).__name__
             logger.warning("cannot reach provider %r at %s:%s (%s)", name, exc.host, exc.port, exc.os_error)
-            return UpstreamUnreachable(f"cannot reach provider {name!r} ({reason})")
+            return UpstreamUnreachable(f"cannot reach provider {name!r} ({connect_failure_reason(exc)})")
         return UpstreamUnreachable(f"provider {name!r} failed {doing}: {type(exc).__name__}")
 
     async def post(
@@ -95,5 +111,8 @@ class Upstream:
         try:
             while chunk := await read():
                 yield chunk
+                # NOTE: not kept while awaiting the next read: a silent provider's stream would
+                # otherwise keep its last read alive, uncounted by the stream budget.
+                del chunk
         except _CLIENT_FAILURES as exc:
             raise self._failure(target, "while sending its answer", exc) from exc

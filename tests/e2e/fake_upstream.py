@@ -25,6 +25,8 @@ HUGE_BYTES = 200 * 1024 * 1024
 PIECE = 64 * 1024
 # The incomplete event each `partial-hog` stream holds open.
 HOG_BYTES = 6 * 1024 * 1024
+# How long the `late-start` model waits before it answers.
+LATE_START = 1.0
 # What `encoded-<name>` models label their answers with; none of them can be decoded by the gateway.
 REFUSED_ENCODINGS = {"br": "br", "zstd": "zstd", "compress": "compress", "stacked": "gzip, gzip", "unknown": "x-snappy"}
 
@@ -96,6 +98,8 @@ class FakeUpstream:
             except asyncio.CancelledError:
                 self.disconnects.append(model)
                 raise
+        if model == "late-start":  # answers LATE_START seconds late, as a busy provider would
+            await asyncio.sleep(LATE_START)
         scripted = self._scripted(model, bool(payload.get("stream")), anthropic)
         if scripted is not None:
             return await scripted(request, model)

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
+import ssl
+import subprocess
+import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import anthropic
 import openai
@@ -12,7 +17,7 @@ import pytest
 
 from tests.e2e.conftest import Closing, gateway_env
 from tests.e2e.fake_upstream import ALL_KEYS, OPENAI_KEYS, FakeUpstream
-from tests.e2e.gateway_process import GatewayProcess
+from tests.e2e.gateway_process import GatewayProcess, write_config
 from tests.e2e.http_client import request
 
 JSON = {"Content-Type": "application/json"}
@@ -216,12 +221,93 @@ def test_unreachable_upstream_is_502(strict_gateway: GatewayProcess) -> None:
     response = request(strict_gateway.url, "POST", "/v1/chat/completions", body, JSON)
     assert response.status == 502
     error = response.json()["error"]
-    assert "cannot reach provider 'deepinfra'" in error["message"]
+    assert error["message"] == "cannot reach provider 'deepinfra' (Connection refused)"
     assert error["type"] == "server_error"
     # Where the provider is (host and port) is for the operator's log, never for the client.
     port = strict_gateway.env["DEEPINFRA_BASE_URL"].split(":")[2].split("/")[0]
     assert "127.0.0.1" not in error["message"] and port not in error["message"]
     assert strict_gateway.wait_for_log(f"WARNING mini_llm: cannot reach provider 'deepinfra' at 127.0.0.1:{port}")
+
+
+def _self_signed(folder: Path) -> ssl.SSLContext:
+    """A TLS server context whose certificate no client trusts (made with the openssl CLI)."""
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    command = ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1"]
+    subprocess.run(
+        [*command, "-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    return context
+
+
+@pytest.fixture(scope="module")
+def untrusted_tls_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    """A local TLS server with a self-signed certificate: every handshake fails on the client's side."""
+    context = _self_signed(tmp_path_factory.mktemp("tls"))
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.2)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            with conn, contextlib.suppress(OSError):  # the client refuses the certificate
+                conn.settimeout(5)
+                context.wrap_socket(conn, server_side=True).close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield listener.getsockname()[1]
+    stop.set()
+    thread.join(5)
+    listener.close()
+
+
+@pytest.fixture(scope="module")
+def failing_providers_gateway(upstream: FakeUpstream, untrusted_tls_port: int) -> Iterator[GatewayProcess]:
+    """Providers that cannot be reached: a name that cannot resolve, TLS to a plain-HTTP port, an
+    untrusted certificate. All on 127.0.0.1: glibc refuses `-provider.invalid` (a label may not
+    start with a hyphen, RFC 1123 2.1) before it sends any query, and `.invalid` never resolves
+    anyway (RFC 6761 6.4)."""
+    config = write_config(
+        f"""
+[providers.nowhere]
+base_url = "http://-provider.invalid/v1"
+[providers.plaintext]
+base_url = "https://127.0.0.1:{upstream.port}/v1"
+[providers.untrusted]
+base_url = "https://127.0.0.1:{untrusted_tls_port}/v1"
+"""
+    )
+    process = GatewayProcess(gateway_env(upstream, MINI_LLM_CONFIG=config)).start()
+    yield process
+    process.stop()
+
+
+@pytest.mark.parametrize(
+    ("provider", "reason"),
+    [
+        ("nowhere", "DNS lookup failed"),
+        ("plaintext", "TLS handshake failed"),
+        ("untrusted", "certificate verify failed"),
+    ],
+)
+def test_an_unreachable_provider_502_says_why_in_plain_words(
+    failing_providers_gateway: GatewayProcess, provider: str, reason: str
+) -> None:
+    body = f'{{"model":"{provider}:some-model","messages":[]}}'.encode()
+    response = request(failing_providers_gateway.url, "POST", "/v1/chat/completions", body, JSON)
+    assert response.status == 502
+    error = response.json()["error"]
+    assert error["message"] == f"cannot reach provider {provider!r} ({reason})"
+    assert error["code"] == "upstream_unreachable"
+    assert failing_providers_gateway.wait_for_log(f"WARNING mini_llm: cannot reach provider {provider!r} at ")
 
 
 def test_upstream_timeout_is_504(strict_gateway: GatewayProcess) -> None:

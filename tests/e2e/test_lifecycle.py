@@ -18,7 +18,7 @@ import anthropic
 import openai
 import pytest
 
-from tests.e2e.conftest import Closing
+from tests.e2e.conftest import Closing, gateway_env
 from tests.e2e.fake_upstream import FakeUpstream
 from tests.e2e.gateway_process import GatewayProcess, run_cli, write_config
 from tests.e2e.http_client import request
@@ -173,6 +173,32 @@ def test_a_stream_still_open_at_the_drain_timeout_ends_with_an_error_event() -> 
     connection.close()
     assert rest.endswith(b'"type":"server_error","param":null,"code":"gateway_shutting_down"}}\n\n'), rest[-300:]
     assert b"MINI_LLM_DRAIN_TIMEOUT" in rest
+    assert process.wait(20) == 0
+
+
+def test_a_stream_whose_provider_answers_after_the_drain_timeout_ends_at_once(upstream: FakeUpstream) -> None:
+    """Its provider answers between the drain timeout and the kill: the stream ends at once, with the
+    same error event the streams open at the timeout got, instead of running on until the kill cuts it.
+
+    The kill comes ceil(0.2) + 1 = 2 s after the stop; the provider answers LATE_START (1 s) after the
+    request, 0.8 s after the timeout ended the worker's streams.
+    """
+    env = gateway_env(upstream, MINI_LLM_DRAIN_TIMEOUT="0.2", MINI_LLM_UPSTREAM_TIMEOUT="5")
+    process = GatewayProcess(env).start()
+    host, port = process.url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=20)
+    body = json.dumps({"model": "late-start", "stream": True, "messages": [{"role": "user", "content": "x"}]})
+    asked = len(upstream.seen)
+    connection.request("POST", "/v1/chat/completions", body, {"Content-Type": "application/json"})
+    assert upstream.wait_for(lambda: len(upstream.seen) > asked)  # in flight: the provider holds it
+    process.signal(signal.SIGTERM)
+    response = connection.getresponse()
+    assert response.status == 200
+    answer = response.read()  # http.client raises IncompleteRead on a stream cut without its end
+    connection.close()
+    assert answer.startswith(b'data: {"error":'), answer[:300]
+    assert answer.endswith(b'"type":"server_error","param":null,"code":"gateway_shutting_down"}}\n\n'), answer
+    assert b"drain timeout of 0.2s" in answer
     assert process.wait(20) == 0
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from mini_llm.request_headers import WARNED_NAMES_LIMIT
+from tests.e2e.conftest import gateway_env
 from tests.e2e.fake_upstream import FakeUpstream
 from tests.e2e.gateway_process import GatewayProcess
 from tests.e2e.raw_http import send
@@ -88,3 +90,22 @@ def test_what_a_browser_says_about_the_page_stays_behind(gateway: GatewayProcess
     )
     assert [name for name in got if name in (b"origin", b"referer") or name.startswith(b"sec-")] == []
     assert got[b"x-kept"] == b"1"
+
+
+def test_the_warning_for_a_value_that_is_not_utf8_is_logged_once_per_name(upstream: FakeUpstream) -> None:
+    """The client picks how often it sends a header and what it is called: neither may fill the log."""
+    warning = "not forwarded: it is not valid UTF-8"
+    gateway = GatewayProcess(gateway_env(upstream)).start()
+    try:
+        for _ in range(3):
+            _forwarded(gateway, upstream, [(b"X-Repeated", b"caf\xe9")])
+        _forwarded(gateway, upstream, [(b"X-Marker", b"\xff")])
+        assert gateway.wait_for_log(f"request header 'x-marker' {warning}")  # so every earlier line is in
+        assert gateway.log.count(f"request header 'x-repeated' {warning}") == 1
+        _forwarded(gateway, upstream, [(b"X-Name-%02d" % index, b"\xff") for index in range(WARNED_NAMES_LIMIT)])
+        assert gateway.wait_for_log("no further names are logged")
+        assert gateway.log.count(warning) == WARNED_NAMES_LIMIT  # x-repeated, x-marker and the first 62 names
+        assert f"request header 'x-name-{WARNED_NAMES_LIMIT - 3}' {warning}" in gateway.log
+        assert f"request header 'x-name-{WARNED_NAMES_LIMIT - 2}' {warning}" not in gateway.log
+    finally:
+        gateway.stop()

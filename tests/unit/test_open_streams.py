@@ -120,3 +120,54 @@ def test_the_budget_setting() -> None:
     assert "stream_buffer_bytes" in load_settings({}).describe()
     with pytest.raises(ConfigError, match="MINI_LLM_STREAM_BUFFER_BYTES"):
         load_settings({"MINI_LLM_STREAM_BUFFER_BYTES": "0"})
+
+
+def test_a_stream_opened_after_the_drain_timeout_ends_at_once_with_the_same_event() -> None:
+    """Its provider answered after the others were ended: it must not run on until the worker is killed."""
+
+    async def scenario() -> tuple[list[Message], int]:
+        streams = OpenStreams(1 << 20)
+        streams.end_all(drain_timed_out(0.5))
+        sent: list[Message] = []
+
+        async def send(message: Message) -> None:
+            sent.append(message)
+
+        source = _sse_source(b"data: one\n\n", asyncio.Event())
+        with streams.open() as handle:
+            relay = relay_stream(send, [], source, "openai", StreamObserver("openai"), None, handle)
+            await asyncio.wait_for(relay, 5)
+        return sent, len(streams)
+
+    sent, still_open = asyncio.run(scenario())
+    assert [message["type"] for message in sent] == ["http.response.start", "http.response.body"]
+    assert sent[1]["more_body"] is False
+    assert b'"code":"gateway_shutting_down"' in sent[1]["body"] and b"0.5s" in sent[1]["body"]
+    assert b"one" not in sent[1]["body"]
+    assert still_open == 0
+
+
+def test_a_client_leaving_a_stream_opened_after_the_drain_timeout_is_not_mistaken_for_an_ending() -> None:
+    async def scenario() -> bool:
+        streams = OpenStreams(1 << 20)
+        streams.end_all(drain_timed_out(1))
+        gone = asyncio.Event()
+
+        async def send(message: Message) -> None:
+            await gone.wait()  # the client's connection stalls; then it leaves
+
+        async def relay() -> None:
+            with streams.open() as handle:
+                source = _sse_source(b"data: one\n\n", asyncio.Event())
+                await relay_stream(send, [], source, "openai", StreamObserver("openai"), None, handle)
+
+        task = asyncio.create_task(relay())
+        await asyncio.sleep(0.05)
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            return True
+        return False
+
+    assert asyncio.run(scenario())

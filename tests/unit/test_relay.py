@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator
+import tracemalloc
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
 
@@ -226,3 +227,63 @@ def test_a_body_in_one_piece_goes_out_as_one_full_message() -> None:
 def test_a_body_in_pieces_goes_out_piece_by_piece_the_last_one_ending_it() -> None:
     sent = _relay_body([b"a", b"b", b"c"])
     assert [(m["body"], m["more_body"]) for m in sent[1:]] == [(b"a", True), (b"b", True), (b"c", False)]
+
+
+def _big_event_then_one_byte() -> Iterator[bytes]:
+    size = 1024 * 1024
+    yield b"data: " + b"a" * size + b"\n\nd"  # a whole event, and the first byte of the next
+
+
+def _trickle() -> Iterator[bytes]:
+    yield b"data: "
+    for _ in range(10_000):  # one event in two-byte reads, as a provider dribbling it out sends it
+        size = 2
+        yield b"a" * size
+
+
+@pytest.mark.parametrize("chunks", [_big_event_then_one_byte, _trickle], ids=["big-chunk", "trickle"])
+def test_an_idle_stream_holds_no_more_than_twice_what_it_counts(chunks: Callable[[], Iterator[bytes]]) -> None:
+    """While the provider is silent, what the relay keeps is its partial event, counted against the budget.
+
+    Twice, as the README says: the relay's copy and the splitter's. Anything else it kept alive (the
+    chunk a tail came in, the last event, per-read objects) would be memory the budget never sees.
+    """
+    slack = 16 * 1024  # the relay's own small objects
+
+    async def scenario() -> tuple[int, int]:
+        streams = OpenStreams(1 << 30)
+        idle, release = asyncio.Event(), asyncio.Event()
+        before = 0
+
+        async def send(message: Message) -> None:
+            return None  # the client took it: nothing of it stays in the test
+
+        async def source() -> AsyncIterator[bytes]:
+            nonlocal before
+            before = tracemalloc.get_traced_memory()[0]
+            for chunk in chunks():
+                yield chunk
+            del chunk  # the test's own reference: a provider's reader lets go of what it handed on
+            idle.set()
+            await release.wait()  # the provider goes silent
+            yield b"\n\n"
+
+        async def relay() -> None:
+            with streams.open() as stream:
+                await relay_stream(send, [], source(), "openai", StreamObserver("openai"), None, stream)
+
+        task = asyncio.create_task(relay())
+        await idle.wait()
+        retained = tracemalloc.get_traced_memory()[0] - before
+        counted = streams.held
+        release.set()
+        await task
+        return retained, counted
+
+    tracemalloc.start()
+    try:
+        retained, counted = asyncio.run(scenario())
+    finally:
+        tracemalloc.stop()
+    assert counted > 0
+    assert retained <= 2 * counted + slack, (retained, counted)

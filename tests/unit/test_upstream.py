@@ -1,0 +1,79 @@
+"""The upstream client: its reader against a real aiohttp.web provider on 127.0.0.1, and the words a 502 uses."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import tracemalloc
+
+import aiohttp
+from aiohttp import web
+from aiohttp.client_reqrep import ConnectionKey
+
+from mini_llm.providers import Provider
+from mini_llm.routing import Target
+from mini_llm.upstream import Upstream, connect_failure_reason
+
+SIZE = 100 * 1024  # under aiohttp's read-pause mark, so it all sits in the buffer for one read
+
+
+def test_a_silent_provider_leaves_nothing_of_the_last_read_alive() -> None:
+    """Waiting for the next read, the reader keeps no reference to the last one: a stream's memory is
+    what the relay counts, not whatever aiohttp handed over last (one per open stream adds up)."""
+
+    async def scenario() -> tuple[int, int]:
+        release = asyncio.Event()
+
+        async def provider(request: web.Request) -> web.StreamResponse:
+            response = web.StreamResponse(headers={"content-type": "text/event-stream"})
+            await response.prepare(request)
+            await response.write(b"a" * SIZE)
+            await release.wait()  # then silence
+            return response
+
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", provider)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        base = f"http://127.0.0.1:{runner.addresses[0][1]}/v1"
+        upstream = Upstream(5)
+        await upstream.open()
+        try:
+            target = Target(Provider("local", "openai", base, (), "", key_required=False), "m", None)
+            before = tracemalloc.get_traced_memory()[0]
+            response = await upstream.post(target, "/chat/completions", b"{}", {})
+            # All of it buffered, so the next read takes it whole (aiohttp has no event for that).
+            while response.content.total_bytes < SIZE:  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+            chunks = upstream.chunks(target, response)
+            first = len(await anext(chunks))
+            waiting = asyncio.ensure_future(anext(chunks))
+            await asyncio.sleep(0.05)  # the reader now waits for the provider
+            retained = tracemalloc.get_traced_memory()[0] - before
+            waiting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await waiting
+        finally:
+            release.set()
+            response.close()
+            await upstream.close()
+            await runner.cleanup()
+        return first, retained
+
+    tracemalloc.start()
+    try:
+        first, retained = asyncio.run(scenario())
+    finally:
+        tracemalloc.stop()
+    assert first == SIZE
+    assert retained < SIZE // 2, retained  # the connection's own state, not the read
+
+
+def test_a_failure_without_an_errno_is_named_by_its_class_never_by_its_message() -> None:
+    key = ConnectionKey("secret-host.example", 8443, True, True, None, None, None, None)
+    unknown = aiohttp.ClientConnectorError(key, ConnectionResetError(errno.ECONNRESET, "reset by secret-host.example"))
+    assert connect_failure_reason(unknown) == "Connection reset by peer"  # the errno's words, not the message
+    no_errno = aiohttp.ClientConnectorError(key, OSError("secret-host.example:8443 went away"))
+    assert connect_failure_reason(no_errno) == "OSError"
