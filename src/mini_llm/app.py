@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import logging
 import os
@@ -11,16 +12,25 @@ from typing import Final
 
 from mini_llm import hotpath, log_redaction
 from mini_llm.asgi import Receive, Scope, Send, header_map
-from mini_llm.browser_guard import BrowserGuard, is_preflight, preflight_headers, with_cors
+from mini_llm.browser_guard import (
+    VARY_ORIGIN,
+    BrowserGuard,
+    cors_headers,
+    is_preflight,
+    preflight_headers,
+    with_headers,
+)
 from mini_llm.client_auth import ClientAuth
-from mini_llm.config import load_settings
+from mini_llm.config import ConfigError, Settings, load_settings
 from mini_llm.context import Context, Request
 from mini_llm.errors import CLIP_CHARS, ClientDisconnected, GatewayError, Protocol, clip, error_body
+from mini_llm.hosts import host_name, is_loopback
+from mini_llm.listening import serving_hosts
 from mini_llm.relay import send_whole
 from mini_llm.routes import anthropic, openai, ops, playground
 from mini_llm.routes.proxy import JSON_HEADERS
 from mini_llm.routing import Router
-from mini_llm.server import on_drain_signal, tie_worker_to_server
+from mini_llm.server import SERVER_PID_ENV, on_drain_signal, tie_worker_to_server
 from mini_llm.upstream import Upstream
 
 logger = logging.getLogger("mini_llm")
@@ -64,17 +74,23 @@ def _protocol_for(path: str, headers: dict[bytes, bytes], route_protocol: Protoc
     return "openai"
 
 
+def _is_model_path(path: str) -> bool:
+    return path.startswith(openai.MODELS_PREFIX) and len(path) > len(openai.MODELS_PREFIX)
+
+
+def _methods_for(path: str) -> list[str]:
+    """The methods a path is served with; none for an unknown path."""
+    return ["GET"] if _is_model_path(path) else _METHODS_BY_PATH.get(path, [])
+
+
 def _lookup(method: str, path: str) -> tuple[Handler, Protocol | None]:
     route = ROUTES.get((method, path))
     if route is not None:
         return route
-    if path.startswith(openai.MODELS_PREFIX) and len(path) > len(openai.MODELS_PREFIX):
-        if method == "GET":
-            return openai.retrieve_model, None
-        allowed = ["GET"]
-    elif path in _METHODS_BY_PATH:
-        allowed = _METHODS_BY_PATH[path]
-    else:
+    if method == "GET" and _is_model_path(path):
+        return openai.retrieve_model, None
+    allowed = _methods_for(path)
+    if not allowed:
         raise GatewayError(404, f"unknown path {clip(path)}: see the README for the endpoint list", code="not_found")
     # RFC 9110 15.5.6: a 405 names the allowed methods in Allow.
     allow = ", ".join(allowed)
@@ -86,7 +102,20 @@ def _lookup(method: str, path: str) -> tuple[Handler, Protocol | None]:
 async def _answer_preflight(ctx: Context, req: Request) -> None:
     """A CORS preflight from an allowed cross origin (the guard refused any other): no key, no body."""
     req.status = 204
-    await send_whole(req.send, 204, preflight_headers(req.headers[b"origin"], req.headers), b"")
+    methods = ", ".join(_methods_for(req.scope["path"])).encode()
+    await send_whole(req.send, 204, preflight_headers(req.headers[b"origin"], methods, req.headers), b"")
+
+
+def _as_bound(settings: Settings) -> Settings:
+    """`settings` with the address the server really listens on, when that is wider than MINI_LLM_HOST says.
+
+    An ASGI server run directly (`granian mini_llm.app:app --host 0.0.0.0`) binds its own address;
+    the exposure check and the Host check must go by that one.
+    """
+    if not is_loopback(host_name(settings.host)):
+        return settings
+    wider = next((host for host in serving_hosts() if not is_loopback(host)), None)
+    return settings if wider is None else dataclasses.replace(settings, host=wider)
 
 
 class GatewayApp:
@@ -109,6 +138,9 @@ class GatewayApp:
             if message["type"] == "lifespan.startup":
                 try:
                     self.ctx = await self._start()
+                except ConfigError as exc:  # the line `mini-llm serve` prints for it
+                    await send({"type": "lifespan.startup.failed", "message": f"mini-llm: configuration error: {exc}"})
+                    return
                 except Exception as exc:
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
                     return
@@ -121,7 +153,8 @@ class GatewayApp:
 
     async def _start(self) -> Context:
         tie_worker_to_server()
-        settings = load_settings(os.environ)
+        settings = _as_bound(load_settings(os.environ))
+        open_warning = settings.check_exposure()  # raises for an open bind beyond loopback, as `serve` does
         if not logger.handlers:
             handler = logging.StreamHandler(sys.stderr)
             handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s mini_llm: %(message)s"))
@@ -129,13 +162,18 @@ class GatewayApp:
             logger.setLevel(logging.INFO)
             logger.propagate = False
         log_redaction.install(key for provider in settings.providers.values() for key in provider.keys)
+        if open_warning and SERVER_PID_ENV not in os.environ:  # `mini-llm serve` has logged it once already
+            logger.warning("%s", open_warning)
         if hotpath.FALLBACK_REASON:
             logger.warning("hot path: %s", hotpath.FALLBACK_REASON)
         upstream = Upstream(settings.upstream_timeout)
         await upstream.open()
         router = Router(settings.providers, settings.aliases)
-        self.guard = BrowserGuard(settings.host, settings.allowed_hosts, settings.allowed_origins)
-        self.auth = ClientAuth(settings.client_key_digests) if settings.client_key_digests else None
+        keys = settings.client_key_digests
+        self.guard = BrowserGuard(
+            settings.host, settings.allowed_hosts, settings.allowed_origins, keys_required=bool(keys)
+        )
+        self.auth = ClientAuth(keys) if keys else None
         gc.freeze()  # no collect first: it would cost ~20 ms of cold start for little import-time garbage
         gc.set_threshold(*GC_THRESHOLDS)
         ctx = Context(settings, router, upstream, os.environ.get("MINI_LLM_DRAIN_MARKER"))
@@ -149,9 +187,9 @@ class GatewayApp:
         method: str = scope["method"]
         path: str = scope["path"]
         headers = header_map(scope)
-        req = Request(scope, receive, send, headers, "openai")
+        req = Request(scope, receive, with_headers(send, VARY_ORIGIN), headers, "openai")
         try:
-            handler, route_protocol = self._admit(req, method, path)
+            handler, route_protocol = self._admit(req, send, method, path)
             req.protocol = _protocol_for(path, headers, route_protocol)
             await handler(ctx, req)
         except GatewayError as exc:
@@ -164,17 +202,25 @@ class GatewayApp:
             logger.exception("unhandled error on %s %s", clip(method), clip(path))
             await self._fail(req, GatewayError(500, "internal gateway error; see the gateway log"))
         if ctx.settings.log_requests:
-            shown = method if len(method) <= CLIP_CHARS else clip(method)  # a method is a token (RFC 9110 9.1)
-            logger.info("%s %s %d %s", shown, clip(path), req.status, req.note)
+            # A method is a token (RFC 9110 9.1): nothing to quote, only a length to bound.
+            logger.info("%s %s %d %s", method[:CLIP_CHARS], clip(path), req.status, req.note)
 
-    def _admit(self, req: Request, method: str, path: str) -> tuple[Handler, Protocol | None]:
-        """The route, once the request may be served: Host and Origin first (preflights end there), then the key."""
+    def _admit(self, req: Request, send: Send, method: str, path: str) -> tuple[Handler, Protocol | None]:
+        """The route, once the request may be served: Host and Origin first (preflights end there), then the key.
+
+        `send` is the server's own: a preflight (its own Vary) and a CORS answer wrap it, not `req.send`.
+        """
         assert self.guard is not None, "made in lifespan startup"
         cross_origin = self.guard.admit(req.scope, req.headers)
         if cross_origin is not None:
             if is_preflight(method, req.headers):
+                # A preflight never carries a key (Fetch standard 4.8); one for a method the path does not
+                # serve, or for an unknown path, gets the 405 or 404 that request would.
+                if req.headers[b"access-control-request-method"].decode("latin-1") not in _methods_for(path):
+                    return _lookup(method, path)
+                req.send = send
                 return _answer_preflight, None
-            req.send = with_cors(req.send, cross_origin)
+            req.send = with_headers(send, cors_headers(cross_origin))
         if self.auth is not None and path.startswith("/v1/"):
             self.auth.check(req.headers)
         return _lookup(method, path)

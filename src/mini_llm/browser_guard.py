@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from typing import Final
 
 from mini_llm.asgi import Headers, Message, Scope, Send
@@ -25,29 +25,39 @@ _ALLOWED_HEADERS: Final = (
 )
 _ALLOWED_HEADER_PREFIXES: Final = (b"x-stainless-", b"openai-", b"anthropic-")
 _PREFLIGHT_MAX_AGE: Final = b"600"  # seconds; browsers cap it anyway (Chromium at 7200)
+# Every answer depends on Origin (403 or not), so shared caches must key on it (RFC 9110 12.5.5).
+VARY_ORIGIN: Final[Headers] = [(b"vary", b"Origin")]
 
 
 class BrowserGuard:
     """Refuses what a web page must not get through, before any route runs or any body is read.
 
-    Host: on a loopback bind only loopback names (and MINI_LLM_ALLOWED_HOSTS) are served, so a
-    page whose own name was rebound to 127.0.0.1 is refused. Beyond loopback the gateway needs
-    API keys, which a rebinding page does not have, so any Host is served unless
-    MINI_LLM_ALLOWED_HOSTS lists them. Origin: a browser names the page that sent a request;
-    only the gateway's own origin (the playground) and MINI_LLM_ALLOWED_ORIGINS get through.
-    Requests without Origin (SDKs, curl) are not a browser's cross-site requests and pass.
+    Host (DNS rebinding): without gateway keys, or on a loopback bind, only loopback names, the bind
+    address itself and MINI_LLM_ALLOWED_HOSTS are served, so a page whose own name was rebound to the
+    gateway's address is refused. With keys beyond loopback, which a rebinding page does not have, any
+    Host is served unless MINI_LLM_ALLOWED_HOSTS lists them. Origin: a browser names the page that sent
+    a request; only the gateway's own origin (the playground, on a served Host) and
+    MINI_LLM_ALLOWED_ORIGINS get through. Requests without Origin (SDKs, curl) are not a browser's
+    cross-site requests and pass.
     """
 
-    def __init__(self, bind_host: str, allowed_hosts: Iterable[str], allowed_origins: Iterable[str]) -> None:
-        self._allowed_hosts = frozenset(allowed_hosts)
-        self._checks_host = is_loopback(host_name(bind_host)) or bool(self._allowed_hosts)
+    def __init__(
+        self, bind_host: str, allowed_hosts: Iterable[str], allowed_origins: Iterable[str], *, keys_required: bool
+    ) -> None:
+        bind = host_name(bind_host)
+        served = set(allowed_hosts)
+        self._checks_host = not keys_required or is_loopback(bind) or bool(served)
+        if bind is not None:
+            served.add(bind)  # the playground opened at http://10.0.0.5:3333 on a gateway bound to 10.0.0.5
+        self._served = frozenset(served)
         self._host_verdicts: dict[bytes, bool] = {}
         self._origins = frozenset(origin.encode() for origin in allowed_origins)
 
     def admit(self, scope: Scope, headers: dict[bytes, bytes]) -> bytes | None:
         """Raise 421 for a Host not served, 403 for an Origin not allowed; return a cross origin to answer."""
         host = headers.get(b"host")
-        if self._checks_host and host is not None and not self._serves(host) and scope["path"] not in _PROBE_PATHS:
+        served = not self._checks_host or (host is not None and self._serves(host))
+        if host is not None and not served and scope["path"] not in _PROBE_PATHS:
             # RFC 9110 15.5.20: 421, the server is not willing to answer for this authority.
             raise GatewayError(
                 421,
@@ -59,7 +69,8 @@ class BrowserGuard:
         if origin is None:
             return None
         scheme: str = scope["scheme"]
-        if host is not None and origin == scheme.encode() + b"://" + host.lower():
+        # Same origin only on a served Host: a rebound name's page must not count as the gateway's own.
+        if served and host is not None and origin == scheme.encode() + b"://" + host.lower():
             return None  # the gateway's own page: same origin, no CORS headers needed
         if origin in self._origins:
             return origin
@@ -74,7 +85,7 @@ class BrowserGuard:
         verdict = self._host_verdicts.get(host)
         if verdict is None:
             name = host_name(host.decode("latin-1"))
-            verdict = is_loopback(name) or name in self._allowed_hosts
+            verdict = is_loopback(name) or name in self._served
             if len(self._host_verdicts) < _HOST_VERDICTS_KEPT:
                 self._host_verdicts[host] = verdict
         return verdict
@@ -85,8 +96,8 @@ def is_preflight(method: str, headers: dict[bytes, bytes]) -> bool:
     return method == "OPTIONS" and b"origin" in headers and b"access-control-request-method" in headers
 
 
-def preflight_headers(origin: bytes, headers: dict[bytes, bytes]) -> Headers:
-    """The answer to an allowed origin's preflight: the methods, and the headers the SDKs send.
+def preflight_headers(origin: bytes, methods: bytes, headers: dict[bytes, bytes]) -> Headers:
+    """The answer to an allowed origin's preflight: the path's methods, and the headers the SDKs send.
 
     Authorization cannot be covered by a `*` wildcard (Fetch standard 3.2.6), so the names are
     listed: the fixed ones, plus any requested one of the SDKs' header families.
@@ -98,24 +109,32 @@ def preflight_headers(origin: bytes, headers: dict[bytes, bytes]) -> Headers:
             allowed.append(name)
     return [
         (b"access-control-allow-origin", origin),
-        (b"access-control-allow-methods", b"GET, HEAD, POST"),
+        (b"access-control-allow-methods", methods),
         (b"access-control-allow-headers", b", ".join(allowed)),
         (b"access-control-max-age", _PREFLIGHT_MAX_AGE),
         (b"vary", b"Origin, Access-Control-Request-Method, Access-Control-Request-Headers"),
     ]
 
 
-def with_cors(send: Send, origin: bytes) -> Send:
-    """`send` that adds the CORS headers an allowed cross origin needs to read the response."""
-    added: Headers = [
+def cors_headers(origin: bytes) -> Headers:
+    """What an allowed cross origin needs to read the response, `VARY_ORIGIN` included."""
+    return [
         (b"access-control-allow-origin", origin),
         (b"access-control-expose-headers", b"*"),  # x-request-id, retry-after, x-ratelimit-*, ...
-        (b"vary", b"Origin"),
+        *VARY_ORIGIN,
     ]
 
-    async def send_with_cors(message: Message) -> None:
-        if message["type"] == "http.response.start":
-            message = {**message, "headers": [*message["headers"], *added]}
-        await send(message)
 
-    return send_with_cors
+def with_headers(send: Send, added: Headers) -> Send:
+    """`send` that appends `added` to the headers of the response start, and only there.
+
+    A plain function handing back `send`'s awaitable: no coroutine of its own for every body chunk.
+    """
+
+    def send_with_headers(message: Message) -> Awaitable[None]:
+        if message["type"] == "http.response.start":
+            # Every sender builds a fresh message dict: updating it in place saves a copy per response.
+            message["headers"] = [*message["headers"], *added]
+        return send(message)
+
+    return send_with_headers

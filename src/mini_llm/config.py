@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 import msgspec
 
 from mini_llm._flags import FlagError, parse_flag
-from mini_llm.hosts import host_name, is_loopback, setting_name
+from mini_llm.hosts import host_name, is_loopback
 from mini_llm.providers import BUILTIN_PROVIDERS, MOCK, Provider
 
 DEFAULT_PORT: Final = 3333
@@ -50,7 +50,8 @@ BUILTIN_PROVIDER_KEYS: Final = frozenset({"api_key", "api_keys", "base_url", "mo
 # Keys shorter than this are shown as *** only: a prefix and the last 4 would give away too much of them.
 MASK_MIN_LENGTH: Final = 20
 CUSTOM_PROVIDER_KEYS: Final = BUILTIN_PROVIDER_KEYS | {"protocol"}
-# A gateway key entry with this prefix is the hex SHA-256 of the key, so the configuration holds no plaintext.
+# A gateway key entry with this prefix (any case) is the hex SHA-256 of the key, so the configuration holds
+# no plaintext.
 SHA256_PREFIX: Final = "sha256:"
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 
@@ -267,7 +268,7 @@ def _url(setting: str, raw: Any) -> str:
     return url
 
 
-def _key_list(setting: str, raw: Any) -> tuple[str, ...]:
+def _key_list(setting: str, raw: Any, hint: str = "") -> tuple[str, ...]:
     items = raw.split(",") if isinstance(raw, str) else raw
     if not isinstance(items, list | tuple) or not all(isinstance(k, str) for k in items):
         raise ConfigError(setting, "must be a comma-separated string or a list of strings")
@@ -277,7 +278,9 @@ def _key_list(setting: str, raw: Any) -> tuple[str, ...]:
             raise ConfigError(setting, f"entry {index} of {len(keys)} is empty")
         if not key.isascii() or not key.isprintable() or " " in key:
             # NOTE: the message never quotes the key itself.
-            raise ConfigError(setting, f"entry {index} of {len(keys)} has spaces or control characters")
+            raise ConfigError(
+                setting, f"entry {index} of {len(keys)} has spaces, control or non-ASCII characters{hint}"
+            )
     return keys
 
 
@@ -286,11 +289,12 @@ def _client_key_digests(setting: str, raw: Any) -> tuple[bytes, ...]:
     keys = _key_list(setting, raw)
     digests = []
     for index, key in enumerate(keys, 1):
-        if not key.startswith(SHA256_PREFIX):
+        # `SHA256:` too: taken as plaintext, it would be a key nobody can present.
+        if key[: len(SHA256_PREFIX)].lower() != SHA256_PREFIX:
             digests.append(hashlib.sha256(key.encode()).digest())
             continue
         try:
-            digest = bytes.fromhex(key.removeprefix(SHA256_PREFIX))
+            digest = bytes.fromhex(key[len(SHA256_PREFIX) :])  # either case of hex digits
         except ValueError:
             digest = b""
         if len(digest) != hashlib.sha256().digest_size:
@@ -311,7 +315,7 @@ def _origin(setting: str, raw: str) -> str:
         parts is None
         or parts.scheme not in _DEFAULT_PORTS
         or not parts.hostname
-        or "@" in parts.netloc
+        or host_name(parts.netloc) is None  # userinfo, or a character no host name has
         or parts.path not in ("", "/")
         or parts.query
         or parts.fragment
@@ -321,14 +325,18 @@ def _origin(setting: str, raw: str) -> str:
     return f"{parts.scheme}://{host}" + (f":{port}" if port not in (None, _DEFAULT_PORTS[parts.scheme]) else "")
 
 
+# Browsers send an internationalised name as its A-label (RFC 5891 4.4): a Unicode one would never match.
+_PUNYCODE_HINT: Final = "; write an internationalised host name in its punycode (xn--) form"
+
+
 def _origins(setting: str, raw: Any) -> tuple[str, ...]:
-    return tuple(_origin(setting, entry) for entry in _key_list(setting, raw))
+    return tuple(_origin(setting, entry) for entry in _key_list(setting, raw, _PUNYCODE_HINT))
 
 
 def _host_names(setting: str, raw: Any) -> tuple[str, ...]:
     """Host names or addresses; a port is allowed and ignored (a Host matches on any port)."""
-    entries = _key_list(setting, raw)
-    names = tuple(setting_name(entry) for entry in entries)
+    entries = _key_list(setting, raw, _PUNYCODE_HINT)
+    names = tuple(host_name(entry) for entry in entries)
     for index, name in enumerate(names, 1):
         if name is None:
             raise ConfigError(setting, f"entry {index} of {len(names)} is not a host name or IP address")

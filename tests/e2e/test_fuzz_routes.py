@@ -4,12 +4,15 @@ Arbitrary bytes and arbitrary JSON (deep nesting, repeated names, odd types for 
 invalid UTF-8, huge strings within the body limit) with odd headers, through a real gateway process
 pointed at the fake upstream; /health must still answer 200 afterwards. A 5xx the fake upstream
 sent on purpose (`status-5xx` models, marked with its `x-request-id`) is relayed, not the gateway's
-own, and is allowed. About EXAMPLES requests in all, a few seconds.
+own, and is allowed. Two gateways: the default one (no keys, default origins and hosts) and one with
+gateway keys and an allowed origin, so the drawn Authorization, x-api-key, Origin and Host values
+reach ClientAuth, the CORS path and the Host check too. EXAMPLES requests each, a few seconds.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -18,13 +21,30 @@ from hypothesis import strategies as st
 
 from mini_llm.app import ROUTES
 from mini_llm.routes.openai import MODELS_PREFIX
+from tests.e2e import http_client
+from tests.e2e.conftest import gateway_env
+from tests.e2e.fake_upstream import FakeUpstream
 from tests.e2e.gateway_process import GatewayProcess
-from tests.e2e.http_client import request
-from tests.e2e.raw_http import Answer, exchange, parse, request_bytes
+from tests.e2e.raw_http import Answer, address, exchange, parse, request_bytes
 
 # The fake upstream's error answers carry this request id; the gateway relays it, and never sets one itself.
 RELAYED_ERROR_ID = b"req_fake_err"
-EXAMPLES = 300
+EXAMPLES = 150  # per gateway
+GATEWAY_KEY = b"gw-fuzz-key-0001"
+ALLOWED_ORIGIN = b"http://app.fuzz.test:5173"
+_KEY = (b"Authorization", b"Bearer " + GATEWAY_KEY)
+
+
+@pytest.fixture(scope="module")
+def keyed_gateway(upstream: FakeUpstream) -> Iterator[GatewayProcess]:
+    """A gateway that needs a key and lets one cross origin in: the inputs reach ClientAuth and CORS."""
+    env = gateway_env(
+        upstream, MINI_LLM_API_KEYS=GATEWAY_KEY.decode(), MINI_LLM_ALLOWED_ORIGINS=ALLOWED_ORIGIN.decode()
+    )
+    process = GatewayProcess(env).start()
+    yield process
+    process.stop()
+
 
 _PATHS = sorted({path for _, path in ROUTES})
 _PROXIED = st.sampled_from(sorted(route for route in ROUTES if route[0] == "POST"))
@@ -42,6 +62,8 @@ _ROUTE = (
 )
 
 _CHAT = ("POST", "/v1/chat/completions")
+# An example's credentials, origin and host: the key, no Origin, the gateway's own Host.
+_PLAIN: dict[str, Any] = {"credentials": [_KEY], "origin": [], "host": None}
 _MESSAGES = ("POST", "/v1/messages")
 # Models the gateway routes somewhere real; free text gets a prefix the fake upstream scripts nothing for.
 _KNOWN_MODELS = [
@@ -159,25 +181,85 @@ _HEADERS = st.lists(
     max_size=4,
     unique=True,
 )
+# Mostly the right key (so bodies reach the routes), and every way of presenting a wrong or broken one.
+_CREDENTIALS = st.sampled_from(
+    [
+        [_KEY],
+        [_KEY],
+        [(b"x-api-key", GATEWAY_KEY)],
+        [(b"Authorization", b"bEaReR   " + GATEWAY_KEY + b"  ")],
+        [(b"Authorization", b"Bearer wrong"), (b"x-api-key", GATEWAY_KEY)],
+        [],
+        [(b"Authorization", b"Bearer")],
+        [(b"Authorization", b"Bearer ")],
+        [(b"Authorization", b"Basic Z3c6a2V5")],
+        [(b"Authorization", b"Bearer " + GATEWAY_KEY + b"\xff")],
+        [(b"x-api-key", b"\xe9" * 300)],
+        [(b"x-api-key", GATEWAY_KEY.upper())],
+    ]
+)
+_ORIGINS = st.sampled_from(
+    [
+        [],
+        [],
+        [(b"Origin", ALLOWED_ORIGIN)],
+        [(b"Origin", ALLOWED_ORIGIN), (b"Access-Control-Request-Method", b"POST")],
+        [(b"Origin", ALLOWED_ORIGIN), (b"Access-Control-Request-Method", b"DELETE")],
+        [(b"Origin", ALLOWED_ORIGIN), (b"Access-Control-Request-Headers", b"x-stainless-os, , \xff")],
+        [(b"Origin", ALLOWED_ORIGIN.upper())],
+        [(b"Origin", ALLOWED_ORIGIN + b"/")],
+        [(b"Origin", b"null")],
+        [(b"Origin", b"\xff")],
+    ]
+)
+# None keeps the Host the client names the gateway by; the others replace it.
+_HOSTS = st.none() | st.sampled_from(
+    [
+        b"localhost",
+        b"[::1]:1",
+        b"evil.example",
+        b"localhost:evil",
+        b"127.0.0.1:3333@evil.example",
+        b"[::1]evil.example",
+        b"[",
+        b"mini_llm",
+        b"caf\xe9.example",
+    ]
+)
 
 
 @pytest.mark.timeout(600)
-def test_no_client_input_gets_a_5xx_of_the_gateways_own(gateway: GatewayProcess) -> None:
+@pytest.mark.parametrize("which", ["gateway", "keyed_gateway"], ids=["open", "keys-and-origins"])
+def test_no_client_input_gets_a_5xx_of_the_gateways_own(request: pytest.FixtureRequest, which: str) -> None:
+    gateway: GatewayProcess = request.getfixturevalue(which)
+    own_host = "{}:{}".format(*address(gateway.url)).encode()
+
     @settings(
         max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
     )
-    @given(route=_ROUTE, body=_BODIES, headers=_HEADERS)
+    @given(route=_ROUTE, body=_BODIES, headers=_HEADERS, credentials=_CREDENTIALS, origin=_ORIGINS, host=_HOSTS)
     # Cases the issue named, so every run has them whatever the draw.
-    @example(route=_CHAT, body=b'{"model":"status-503","messages":[]}', headers=[])  # a relayed 5xx is fine
-    @example(route=_CHAT, body=b'{"model":"gpt-\xff","messages":[]}', headers=[])
-    @example(route=_CHAT, body=b'{"model":"mock","messages":' + b"[" * 990 + b"]" * 990 + b"}", headers=[])
-    @example(route=_MESSAGES, body=b'{"model":"mock","messages":' + b"[" * 5_000 + b"]" * 5_000 + b"}", headers=[])
-    @example(route=_CHAT, body=b'{"model":"gpt-4o","messages":[],"model":"gpt-4o-mini"}', headers=[])
-    @example(route=_CHAT, body=b'{"model":"mock","messages":{"not":"a list"},"max_tokens":"x"}', headers=[])
-    @example(route=("GET", "/v1/models"), body=b"", headers=[(b"anthropic-version", b"2023-06-01")])
-    def one_request(route: tuple[str, str], body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+    @example(route=_CHAT, body=b'{"model":"status-503","messages":[]}', headers=[], **_PLAIN)  # a relayed 5xx is fine
+    @example(route=_CHAT, body=b'{"model":"gpt-\xff","messages":[]}', headers=[], **_PLAIN)
+    @example(route=_CHAT, body=b'{"model":"mock","messages":' + b"[" * 990 + b"]" * 990 + b"}", headers=[], **_PLAIN)
+    @example(
+        route=_MESSAGES, body=b'{"model":"mock","messages":' + b"[" * 5_000 + b"]" * 5_000 + b"}", headers=[], **_PLAIN
+    )
+    @example(route=_CHAT, body=b'{"model":"gpt-4o","messages":[],"model":"gpt-4o-mini"}', headers=[], **_PLAIN)
+    @example(route=_CHAT, body=b'{"model":"mock","messages":{"not":"a list"},"max_tokens":"x"}', headers=[], **_PLAIN)
+    @example(route=("GET", "/v1/models"), body=b"", headers=[(b"anthropic-version", b"2023-06-01")], **_PLAIN)
+    def one_request(
+        route: tuple[str, str],
+        body: bytes,
+        headers: list[tuple[bytes, bytes]],
+        credentials: list[tuple[bytes, bytes]],
+        origin: list[tuple[bytes, bytes]],
+        host: bytes | None,
+    ) -> None:
         method, path = route
-        data = request_bytes(gateway.url, method.encode(), path.encode(), headers, body)
+        data = request_bytes(gateway.url, method.encode(), path.encode(), [*credentials, *origin, *headers], body)
+        if host is not None:
+            data = data.replace(b"Host: " + own_host, b"Host: " + host, 1)
         answer = parse(exchange(gateway.url, data, timeout=30))
         event(f"{method} {path if path in _PATHS else 'other'} -> {answer.status}")  # --hypothesis-show-statistics
         assert not _own_5xx(answer), (answer.status, answer.body[:500])
@@ -185,7 +267,7 @@ def test_no_client_input_gets_a_5xx_of_the_gateways_own(gateway: GatewayProcess)
             _assert_error_shape(answer.json())
 
     one_request()
-    assert request(gateway.url, "GET", "/health").status == 200
+    assert http_client.request(gateway.url, "GET", "/health").status == 200
     assert "unhandled error" not in gateway.log
     assert "Traceback" not in gateway.log
 

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from collections.abc import Iterator
 
 import anthropic
 import openai
 import pytest
 
+from mini_llm.config import without_gateway_settings
 from tests.e2e.conftest import Closing, gateway_env
 from tests.e2e.fake_upstream import ANTHROPIC_KEY, OPENAI_KEYS, FakeUpstream
 from tests.e2e.gateway_process import GatewayProcess, run_cli
@@ -56,6 +64,46 @@ def _host_port(gateway: GatewayProcess) -> str:
 
 def _port(gateway: GatewayProcess) -> str:
     return gateway.url.rsplit(":", 1)[1]
+
+
+def _granian_command(host: str, port: int) -> list[str]:
+    """The app started by granian itself, as a deployment may, bypassing `mini-llm serve` and its checks."""
+    return [
+        sys.executable,
+        "-m",
+        "granian",
+        "--interface",
+        "asgi",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "mini_llm.app:app",
+    ]
+
+
+@contextlib.contextmanager
+def _granian(env: dict[str, str]) -> Iterator[tuple[str, list[str]]]:
+    """granian serving the app on 0.0.0.0: its URL, and its output once the block ends."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    clean = {**without_gateway_settings(os.environ), **env}
+    proc = subprocess.Popen(
+        _granian_command("0.0.0.0", port), env=clean, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    url = f"http://127.0.0.1:{port}"
+    output: list[str] = []
+    try:
+        deadline = time.monotonic() + 20
+        while proc.poll() is None and time.monotonic() < deadline:
+            with contextlib.suppress(OSError), urllib.request.urlopen(url + "/health", timeout=1):
+                break
+            time.sleep(0.1)
+        yield url, output
+    finally:
+        proc.terminate()
+        output += proc.communicate(timeout=20)[0].splitlines()
 
 
 class TestGatewayKeys:
@@ -231,10 +279,65 @@ class TestOpenBeyondLoopback:
         for secret in (GATEWAY_KEY, _sha256(HASHED_KEY), GATEWAY_KEY[:3] + "..."):
             assert secret not in result.stdout
 
+    def test_the_opt_out_still_refuses_a_rebound_name(self, upstream: FakeUpstream) -> None:
+        """A page whose name was rebound to the gateway's address has no key to present: Host is its only tell."""
+        env = gateway_env(upstream, MINI_LLM_ALLOW_UNAUTHENTICATED="1", MINI_LLM_ALLOWED_HOSTS="gateway.lan")
+        process = GatewayProcess(env, ("--host", "0.0.0.0")).start()
+        try:
+            port = _port(process)
+            before = len(upstream.seen)
+            for name in ("evil.example", "localhost:evil"):
+                host = f"{name}:{port}" if ":" not in name else name
+                rebound = _post(process, "/v1/chat/completions", CHAT, Host=host, origin=f"http://{host}")
+                assert rebound.status == 421, rebound.body
+                assert request(process.url, "GET", "/v1/models", headers={"Host": host}).status == 421
+            assert len(upstream.seen) == before
+            # The names it is reached by: loopback, the listed one, the bind address; each its own origin.
+            for host in (f"gateway.lan:{port}", f"127.0.0.1:{port}", f"0.0.0.0:{port}"):
+                own = _post(process, "/v1/chat/completions", CHAT, Host=host, origin=f"http://{host}")
+                assert own.status == 200, (host, own.body)
+                assert "access-control-allow-origin" not in own.headers
+        finally:
+            process.stop()
+
     def test_loopback_binds_need_no_keys(self) -> None:
         for host in ("127.0.0.1", "localhost"):
             result = run_cli("config", "check", env={"MINI_LLM_HOST": host})
             assert result.returncode == 0, result.stderr
+
+
+class TestStartedByAnotherServer:
+    """`granian mini_llm.app:app` skips `mini-llm serve`: the app checks the address it really serves on."""
+
+    def test_a_wide_bind_without_keys_fails_startup_with_the_line_serve_prints(self) -> None:
+        result = subprocess.run(
+            _granian_command("0.0.0.0", 0),
+            env=without_gateway_settings(os.environ),  # MINI_LLM_HOST unset: only the socket says 0.0.0.0
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode != 0
+        lines = [line for line in (result.stdout + result.stderr).splitlines() if "MINI_LLM_API_KEYS" in line]
+        assert len(lines) == 1, result.stdout + result.stderr
+        assert (
+            "mini-llm: configuration error: MINI_LLM_API_KEYS: required to serve on 0.0.0.0, beyond loopback"
+            in (lines[0])
+        )
+        assert "MINI_LLM_ALLOW_UNAUTHENTICATED=1" in lines[0]
+
+    def test_the_opt_out_warns_and_the_host_check_knows_the_bind(self, upstream: FakeUpstream) -> None:
+        with _granian(gateway_env(upstream, MINI_LLM_ALLOW_UNAUTHENTICATED="1")) as (url, output):
+            port = url.rsplit(":", 1)[1]
+            assert request(url, "GET", "/v1/models", headers={"Host": f"127.0.0.1:{port}"}).status == 200
+            assert request(url, "GET", "/v1/models", headers={"Host": f"evil.example:{port}"}).status == 421
+        assert any("serving on 0.0.0.0 without gateway API keys" in line for line in output), output
+
+    def test_keys_make_the_wide_bind_fine(self, upstream: FakeUpstream) -> None:
+        with _granian(gateway_env(upstream, MINI_LLM_API_KEYS=GATEWAY_KEY)) as (url, output):
+            assert request(url, "GET", "/v1/models", headers={"x-api-key": GATEWAY_KEY}).status == 200
+        assert not any("MINI_LLM_API_KEYS" in line or "without gateway API keys" in line for line in output), output
 
 
 class TestHost:
@@ -280,7 +383,20 @@ class TestHost:
         response = request(open_local.url, "GET", "/v1/models", headers={"Host": host.format(port=_port(open_local))})
         assert response.status == 200, response.body
 
-    @pytest.mark.parametrize("host", ["0.0.0.0", "10.0.0.1", "127.0.0.1.nip.io", "localhost.example.com", "[::2]"])
+    @pytest.mark.parametrize(
+        "host",
+        [
+            "0.0.0.0",
+            "10.0.0.1",
+            "127.0.0.1.nip.io",
+            "localhost.example.com",
+            "[::2]",
+            "localhost:evil",
+            "127.0.0.1:3333@evil.example",
+            "[::1]evil.example",
+            "gateway.internal:8443@evil.example",
+        ],
+    )
     def test_other_names_and_addresses_are_refused(self, open_local: GatewayProcess, host: str) -> None:
         assert request(open_local.url, "GET", "/v1/models", headers={"Host": host}).status == 421
 
@@ -347,7 +463,7 @@ class TestOrigin:
         assert response.status == 204
         assert response.body == b""
         assert response.headers["access-control-allow-origin"] == ALLOWED_ORIGIN
-        assert response.headers["access-control-allow-methods"] == "GET, HEAD, POST"
+        assert response.headers["access-control-allow-methods"] == "POST"  # the path's methods
         allowed = response.headers["access-control-allow-headers"].split(", ")
         for name in ("authorization", "x-api-key", "content-type", "anthropic-version", "anthropic-beta"):
             assert name in allowed
@@ -364,5 +480,60 @@ class TestOrigin:
         assert response.json()["error"]["type"] == "permission_error"
         assert "access-control-allow-origin" not in response.headers
 
+    def test_preflight_lists_the_methods_of_its_path(self, open_local: GatewayProcess) -> None:
+        headers = {"origin": ALLOWED_ORIGIN, "access-control-request-method": "GET"}
+        response = request(open_local.url, "OPTIONS", "/v1/models/gpt-4o", headers=headers)
+        assert response.status == 204
+        assert response.headers["access-control-allow-methods"] == "GET"
+
+    @pytest.mark.parametrize(
+        ("path", "method", "status"),
+        [
+            ("/nonexistent", "POST", 404),
+            ("/v1/chat/completion", "POST", 404),
+            ("/v1/chat/completions", "DELETE", 405),
+            ("/v1/chat/completions", "GET", 405),
+            ("/health", "POST", 405),
+        ],
+    )
+    def test_preflight_for_an_unknown_path_or_method_gets_the_404_or_405(
+        self, keyed: GatewayProcess, path: str, method: str, status: int
+    ) -> None:
+        headers = {"origin": ALLOWED_ORIGIN, "access-control-request-method": method}
+        response = request(keyed.url, "OPTIONS", path, headers=headers)
+        assert response.status == status  # not the 401 of a keyless request either: a preflight has no key
+        assert "access-control-allow-methods" not in response.headers
+        if status == 405:
+            assert response.headers["allow"] in ("POST", "GET, HEAD")
+
     def test_options_that_is_not_a_preflight_is_still_a_405(self, open_local: GatewayProcess) -> None:
         assert request(open_local.url, "OPTIONS", "/v1/chat/completions").status == 405
+
+
+class TestVaryOrigin:
+    """Whether an answer is a 403 depends on Origin, so every answer says so to caches (RFC 9110 12.5.5)."""
+
+    def test_answers_to_requests_without_origin_vary_on_it(
+        self, open_local: GatewayProcess, keyed: GatewayProcess
+    ) -> None:
+        streamed = b'{"model": "mock", "stream": true, "messages": []}'
+        responses = [
+            _post(open_local, "/v1/chat/completions", CHAT),
+            _post(open_local, "/v1/chat/completions", streamed),
+            _post(open_local, "/v1/messages", MESSAGE),
+            request(open_local.url, "GET", "/v1/models"),
+            request(open_local.url, "GET", "/health"),
+            request(open_local.url, "GET", "/playground"),
+            request(open_local.url, "GET", "/nonexistent"),
+            request(open_local.url, "GET", "/v1/models", headers={"Host": "rebound.example"}),
+            request(keyed.url, "GET", "/v1/models"),
+        ]
+        assert [response.status for response in responses] == [200, 200, 200, 200, 200, 200, 404, 421, 401]
+        for response in responses:
+            assert response.headers["vary"] == "Origin"
+
+    def test_a_refused_origin_and_the_own_origin_vary_on_it(self, open_local: GatewayProcess) -> None:
+        refused = _post(open_local, "/v1/chat/completions", CHAT, origin="http://evil.example")
+        own = _post(open_local, "/v1/chat/completions", CHAT, origin=open_local.url)
+        assert (refused.status, own.status) == (403, 200)
+        assert refused.headers["vary"] == own.headers["vary"] == "Origin"

@@ -612,6 +612,11 @@ class TestGatewayKeys:
         settings = load_settings({"MINI_LLM_API_KEYS": f" {KEY_A} , sha256:{sha256(KEY_B).hex().upper()}"})
         assert settings.client_key_digests == (sha256(KEY_A), sha256(KEY_B))
 
+    @pytest.mark.parametrize("prefix", ["SHA256:", "Sha256:"])
+    def test_the_digest_prefix_in_any_case_is_a_digest_not_a_plaintext_key(self, prefix: str) -> None:
+        settings = load_settings({"MINI_LLM_API_KEYS": f"{prefix}{sha256(KEY_B).hex().upper()}"})
+        assert settings.client_key_digests == (sha256(KEY_B),)
+
     def test_file_list(self, tmp_path: Path) -> None:
         path = write_config(tmp_path, f'api_keys = ["{KEY_A}", "sha256:{sha256(KEY_B).hex()}"]\n')
         assert load_settings({}, path).client_key_digests == (sha256(KEY_A), sha256(KEY_B))
@@ -622,6 +627,7 @@ class TestGatewayKeys:
             ("sha256:abc", "entry 1 of 1 must be sha256: and 64 hex digits"),
             (f"{KEY_A},sha256:{'g' * 64}", "entry 2 of 2 must be sha256: and 64 hex digits"),
             (f"sha256:{'a' * 66}", "entry 1 of 1 must be sha256: and 64 hex digits"),
+            ("SHA256:abc", "entry 1 of 1 must be sha256: and 64 hex digits"),
             (f"{KEY_A},", "entry 2 of 2 is empty"),
             ("", "entry 1 of 1 is empty"),
         ],
@@ -694,6 +700,8 @@ class TestOriginsAndHosts:
             "http://a.test:99999",
             "http://a.test:x",
             "https://",
+            "http://a_b.test:1@c.test",
+            "http://a.test%2F",
         ],
     )
     def test_anything_but_an_origin_is_refused(self, origin: str) -> None:
@@ -701,11 +709,26 @@ class TestOriginsAndHosts:
         assert_names(error, "MINI_LLM_ALLOWED_ORIGINS")
         assert "is not an origin such as https://app.example.com" in str(error)
 
-    def test_hosts_keep_the_name_only(self, tmp_path: Path) -> None:
-        path = write_config(tmp_path, 'allowed_hosts = ["Gateway.Internal:8443", "[::2]", "10.0.0.5", "gw.test."]\n')
-        assert load_settings({}, path).allowed_hosts == ("gateway.internal", "::2", "10.0.0.5", "gw.test")
+    @pytest.mark.parametrize(
+        ("setting", "entry"),
+        [("MINI_LLM_ALLOWED_ORIGINS", "https://bücher.example"), ("MINI_LLM_ALLOWED_HOSTS", "bücher.example")],
+    )
+    def test_unicode_names_never_match_so_the_punycode_form_is_asked_for(self, setting: str, entry: str) -> None:
+        error = config_error({setting: entry})
+        assert_names(error, setting)
+        assert "punycode (xn--) form" in str(error)
+        assert load_settings({setting: entry.replace("bücher", "xn--bcher-kva")})  # what a browser sends
 
-    @pytest.mark.parametrize("host", ["*", "a b", "-x.test", "x_y.test", "http://x.test"])
+    def test_hosts_keep_the_name_only(self, tmp_path: Path) -> None:
+        path = write_config(
+            tmp_path, 'allowed_hosts = ["Gateway.Internal:8443", "[::2]", "10.0.0.5", "gw.test.", "mini_llm:3333"]\n'
+        )
+        assert load_settings({}, path).allowed_hosts == ("gateway.internal", "::2", "10.0.0.5", "gw.test", "mini_llm")
+
+    @pytest.mark.parametrize(
+        "host",
+        ["*", "a b", "-x.test", "http://x.test", "x.test:port", "u@x.test", "x.test:1@y.test", "[::1]x.test", "x/y"],
+    )
     def test_bad_host_names(self, host: str) -> None:
         error = config_error({"MINI_LLM_ALLOWED_HOSTS": f"ok.test,{host}"})
         assert_names(error, "MINI_LLM_ALLOWED_HOSTS")
