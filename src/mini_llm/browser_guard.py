@@ -26,7 +26,6 @@ _ALLOWED_HEADERS: Final = (
 _ALLOWED_HEADER_PREFIXES: Final = (b"x-stainless-", b"openai-", b"anthropic-")
 _PREFLIGHT_MAX_AGE: Final = b"600"  # seconds; browsers cap it anyway (Chromium at 7200)
 # Every answer depends on Origin (403 or not), so shared caches must key on it (RFC 9110 12.5.5).
-VARY_ORIGIN: Final[Headers] = [(b"vary", b"Origin")]
 
 
 class BrowserGuard:
@@ -102,26 +101,27 @@ def preflight_headers(origin: bytes, methods: bytes, headers: dict[bytes, bytes]
     Authorization cannot be covered by a `*` wildcard (Fetch standard 3.2.6), so the names are
     listed: the fixed ones, plus any requested one of the SDKs' header families.
     """
-    allowed = list(_ALLOWED_HEADERS)
+    # A dict keeps the order names came in and finds a repeated one in O(1).
+    allowed = dict.fromkeys(_ALLOWED_HEADERS)
     for asked in headers.get(b"access-control-request-headers", b"").split(b","):
         name = asked.strip().lower()
-        if name.startswith(_ALLOWED_HEADER_PREFIXES) and name not in allowed:
-            allowed.append(name)
+        if name.startswith(_ALLOWED_HEADER_PREFIXES):
+            allowed[name] = None
     return [
         (b"access-control-allow-origin", origin),
         (b"access-control-allow-methods", methods),
         (b"access-control-allow-headers", b", ".join(allowed)),
         (b"access-control-max-age", _PREFLIGHT_MAX_AGE),
-        (b"vary", b"Origin, Access-Control-Request-Method, Access-Control-Request-Headers"),
+        # With the relay's `Vary: Origin`; repeated Vary lines combine (RFC 9110 5.3).
+        (b"vary", b"Access-Control-Request-Method, Access-Control-Request-Headers"),
     ]
 
 
 def cors_headers(origin: bytes) -> Headers:
-    """What an allowed cross origin needs to read the response, `VARY_ORIGIN` included."""
+    """What an allowed cross origin needs to read the response (the relay adds `Vary: Origin` to every answer)."""
     return [
         (b"access-control-allow-origin", origin),
         (b"access-control-expose-headers", b"*"),  # x-request-id, retry-after, x-ratelimit-*, ...
-        *VARY_ORIGIN,
     ]
 
 

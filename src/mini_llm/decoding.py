@@ -26,6 +26,9 @@ _RAW_DEFLATE: Final = -zlib.MAX_WBITS
 _GZIP_MAGIC: Final = b"\x1f\x8b"
 # RFC 9110 8.4.1: x-gzip is gzip; identity means none.
 _NAMES: Final = {"gzip": "gzip", "x-gzip": "gzip", "deflate": "deflate"}
+# The codings a 502 may name: registered ones (RFC 9110 18.6; br RFC 7932, zstd RFC 8878). Any other
+# value is the provider's own text, which may hold anything (a key among it), so it is never quoted.
+_KNOWN: Final = frozenset({"br", "zstd", "compress", "x-compress", "gzip", "x-gzip", "deflate"})
 
 
 def decoder_for(content_encoding: Sequence[str], provider: str, status: int) -> BodyDecoder | None:
@@ -42,9 +45,11 @@ def decoder_for(content_encoding: Sequence[str], provider: str, status: int) -> 
         return None
     if len(codings) == 1 and codings[0] in _NAMES:
         return BodyDecoder(_NAMES[codings[0]], provider)
+    named = all(c in _KNOWN for c in codings)
+    which = f"Content-Encoding {', '.join(codings)!r}" if named else "an unknown coding in Content-Encoding"
     raise UpstreamUnreachable(
-        f"provider {provider!r} answered {status} with Content-Encoding {', '.join(codings)!r}, which the "
-        "gateway does not decode (it asks for identity and decodes a single gzip or deflate only)"
+        f"provider {provider!r} answered {status} with {which}, which the gateway does not decode "
+        "(it asks for identity and decodes a single gzip or deflate only)"
     )
 
 
@@ -60,7 +65,7 @@ def _zlib_wbits(head: bytes) -> int:
 class BodyDecoder:
     """Compressed pieces in, decoded pieces of at most STEP bytes out, lazily."""
 
-    __slots__ = ("_codec", "_coding", "_fed", "_head", "_out", "_provider", "_trailing")
+    __slots__ = ("_codec", "_coding", "_fed", "_head", "_out", "_provider", "trailing")
 
     def __init__(self, coding: str, provider: str) -> None:
         self._coding = coding
@@ -69,10 +74,10 @@ class BodyDecoder:
         self._head = b""  # deflate: the first bytes, until two tell zlib from raw deflate
         self._fed = 0
         self._out = 0
-        self._trailing = False  # past the end: what follows is ignored, as browsers do, not kept
+        self.trailing = False  # past the end: what follows is ignored, as browsers do, not kept
 
     def feed(self, data: bytes) -> Iterator[bytes]:
-        if self._trailing:
+        if self.trailing:
             return
         if self._codec is None:
             data = self._head + data
@@ -118,7 +123,7 @@ class BodyDecoder:
                     codec = self._codec = zlib.decompressobj(_GZIP)
                     continue
                 if rest and not (self._coding == "gzip" and _GZIP_MAGIC.startswith(rest)):
-                    self._trailing = True
+                    self.trailing = True
                     return
             # A full step may leave output inside zlib with no input left: ask again until it is empty.
             if not data and len(piece) < STEP:
@@ -126,9 +131,18 @@ class BodyDecoder:
 
 
 async def decoded(chunks: AsyncIterator[bytes], decoder: BodyDecoder) -> AsyncIterator[bytes]:
-    """The decoded body, one bounded piece at a time: the next is made only once this one is sent."""
+    """The decoded body, one bounded piece at a time: the next is made only once this one is sent.
+
+    Nothing is kept while waiting for the provider's next read (memory the stream budget would not
+    see), and nothing more is read once the coded data has ended: the caller closes the response.
+    """
     async for chunk in chunks:
-        for piece in decoder.feed(chunk):
+        pieces = decoder.feed(chunk)
+        del chunk  # `pieces` holds it only until it is used up
+        for piece in pieces:
             yield piece
+            del piece
+        if decoder.trailing:
+            break
     for piece in decoder.end():
         yield piece

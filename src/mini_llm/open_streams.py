@@ -9,6 +9,7 @@ even while the stream sits idle waiting for its provider.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from mini_llm.errors import GatewayError
 
@@ -22,7 +23,7 @@ class StreamEnded(GatewayError):
 
 def budget_exhausted(held: int, limit: int) -> StreamEnded:
     return StreamEnded(
-        f"the gateway ended this stream: its incomplete event held {held} bytes when the worker's "
+        f"the gateway ended this stream: its incomplete event held {held} bytes of memory when the worker's "
         f"budget of {limit} bytes for incomplete stream events (MINI_LLM_STREAM_BUFFER_BYTES) ran out",
         "stream_buffer_exhausted",
     )
@@ -40,13 +41,17 @@ class StreamHandle:
     """One relay's entry: the partial-event bytes it holds, and why the gateway ended it, if it did.
 
     Used as a context manager around the relay, so a finished stream always leaves the registry.
+    `close` closes the provider's connection (None for the mock).
     """
 
-    __slots__ = ("_streams", "_task", "ended", "held")
+    __slots__ = ("_close", "_streams", "_task", "ended", "held")
 
-    def __init__(self, streams: OpenStreams, task: asyncio.Task[object] | None) -> None:
+    def __init__(
+        self, streams: OpenStreams, task: asyncio.Task[object] | None, close: Callable[[], object] | None
+    ) -> None:
         self._streams = streams
         self._task = task
+        self._close = close
         self.held = 0
         self.ended: StreamEnded | None = None
 
@@ -67,6 +72,18 @@ class StreamHandle:
             return None  # the cancel was not the gateway's: the client left
         self._task.uncancel()
         return self.ended
+
+    def release(self) -> None:
+        """The relay is about to send its last message: leave the budget and close the provider's connection.
+
+        That send can wait on a stalled client. Meanwhile the stream holds nothing worth counting, so
+        the budget must not pick it (its cancel would cut the last event), and a billed connection
+        to the provider must not stay open. After a complete read the close is a no-op.
+        """
+        self._streams.drop(self)
+        close, self._close = self._close, None
+        if close is not None:
+            close()
 
     def __enter__(self) -> StreamHandle:
         return self
@@ -97,14 +114,15 @@ class OpenStreams:
     def __len__(self) -> int:
         return len(self._open)
 
-    def open(self) -> StreamHandle:
+    def open(self, close: Callable[[], object] | None = None) -> StreamHandle:
+        """A stream's entry; `close` closes its provider's connection when the relay ends."""
         if self.closed is not None:
             # Ended before it starts: the relay sees it before its first event. No task: a cancel
             # it meets from now on is the client's, never the gateway's.
-            late = StreamHandle(self, None)
+            late = StreamHandle(self, None, close)
             late.ended = self.closed
             return late
-        handle = StreamHandle(self, asyncio.current_task())
+        handle = StreamHandle(self, asyncio.current_task(), close)
         self._open.add(handle)
         return handle
 

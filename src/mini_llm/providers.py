@@ -40,16 +40,17 @@ class Provider:
     key_setting: str
     key_required: bool = True
     models: tuple[str, ...] = ()
-    _ring: Iterator[str] = field(init=False, repr=False, compare=False)
+    # Each key with its bytes, encoded once here: the scrub of every answer looks for the bytes.
+    _ring: Iterator[tuple[str, bytes]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_ring", itertools.cycle(self.keys))
+        object.__setattr__(self, "_ring", itertools.cycle([(key, key.encode()) for key in self.keys]))
 
     def speaks(self, protocol: WireProtocol) -> bool:
         return self.protocol in (protocol, MOCK)
 
-    def next_key(self) -> str | None:
-        """Round-robin over the keys (per worker); None for a keyless local server."""
+    def next_key(self) -> tuple[str, bytes] | None:
+        """Round-robin over the keys (per worker), each with its bytes; None for a keyless local server."""
         return next(self._ring) if self.keys else None
 
     def url(self, path: str) -> str:

@@ -14,46 +14,58 @@ from mini_llm.errors import GatewayError, Protocol, UpstreamUnreachable, stream_
 from mini_llm.hotpath import EventTooLarge, SSESplitter
 from mini_llm.observer import StreamObserver
 from mini_llm.open_streams import StreamHandle
-from mini_llm.scrub import StreamScrubber, mask, secret_of
+from mini_llm.scrub import StreamScrubber, mask
 
 # A body up to this size with a known length is read whole and sent as one message (the usual
 # answer); anything bigger, or of unknown length, is relayed piece by piece as it arrives.
 WHOLE_BODY_BYTES: Final = 256 * 1024
 
+# On every answer: what the browser guard lets through depends on Origin, so a cache must not serve an
+# answer given to one origin to another (RFC 9110 12.5.5).
+VARY_ORIGIN: Final = (b"vary", b"Origin")
 # Added to the relayed headers (which carry the content type): no cache, no proxy buffering.
 _STREAM_HEADERS: Headers = [
     (b"cache-control", b"no-cache"),
     (b"x-accel-buffering", b"no"),
+    VARY_ORIGIN,
 ]
 
 
 async def send_whole(send: Send, status: int, headers: Headers, body: bytes) -> None:
     """One start and one final body: granian sends it as a single full response."""
-    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.start", "status": status, "headers": [*headers, VARY_ORIGIN]})
     await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
-async def scrubbed(chunks: AsyncIterator[bytes], key: str | None) -> AsyncIterator[bytes]:
+async def scrubbed(chunks: AsyncIterator[bytes], secret: bytes | None) -> AsyncIterator[bytes]:
     """The body with the key masked, a key cut across two chunks included."""
-    scrubber = StreamScrubber(key)
+    scrubber = StreamScrubber(secret)
     async for chunk in chunks:
         piece = scrubber.feed(chunk)
+        del chunk  # NOTE: neither is kept while the provider is silent: memory no budget sees
         if piece:
             yield piece
+        del piece
     tail = scrubber.flush()
     if tail:
         yield tail
 
 
-async def relay_body(send: Send, status: int, headers: Headers, first: bytes, rest: AsyncIterator[bytes]) -> None:
+async def relay_body(
+    send: Send, status: int, headers: Headers, first: bytes, rest: AsyncIterator[bytes], *, live: bool = False
+) -> None:
     """Send the body piece by piece, one piece behind, so the last one carries the end.
 
     A body that came in one piece thus still goes out as one full response. Memory is a piece or
     two whatever the size: `await send` waits while the client is slow (granian's backpressure).
     If the provider fails midway the body is left unfinished, so the client sees a cut answer,
-    never a short one that looks whole.
+    never a short one that looks whole. A `live` body (an event stream answering a request that
+    did not ask for one) goes out as each piece arrives, and ends with an empty message.
     """
-    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.start", "status": status, "headers": [*headers, VARY_ORIGIN]})
+    if live:
+        await _relay_live(send, first, rest)
+        return
     piece = first
     async for following in rest:
         await send({"type": "http.response.body", "body": piece, "more_body": True})
@@ -61,7 +73,17 @@ async def relay_body(send: Send, status: int, headers: Headers, first: bytes, re
     await send({"type": "http.response.body", "body": piece, "more_body": False})
 
 
-def _is_cut_event(tail: bytes) -> bool:
+async def _relay_live(send: Send, first: bytes, rest: AsyncIterator[bytes]) -> None:
+    if first:
+        await send({"type": "http.response.body", "body": first, "more_body": True})
+    del first
+    async for piece in rest:
+        await send({"type": "http.response.body", "body": piece, "more_body": True})
+        del piece
+    await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+def _is_cut_event(tail: bytearray) -> bool:
     """Whether the bytes left at EOF held a field line; a trailing comment loses nothing (WHATWG)."""
     return any(line and not line.startswith(b":") for line in tail.replace(b"\r", b"\n").split(b"\n"))
 
@@ -72,7 +94,7 @@ async def relay_stream(
     chunks: AsyncIterator[bytes],
     protocol: Protocol,
     observer: StreamObserver,
-    key: str | None,
+    secret: bytes | None,
     stream: StreamHandle,
 ) -> None:
     """Forward complete events as they arrive; end with an in-stream error event when anything fails.
@@ -81,9 +103,9 @@ async def relay_stream(
     """
     failure: GatewayError
     try:
-        await send({"type": "http.response.start", "status": 200, "headers": _STREAM_HEADERS + headers})
+        await send({"type": "http.response.start", "status": 200, "headers": [*_STREAM_HEADERS, *headers]})
         if stream.ended is None:
-            await _relay_events(send, chunks, observer, secret_of(key), stream)
+            await _relay_events(send, chunks, observer, secret, stream)
             return
         failure = stream.ended  # opened after the gateway ended all its streams (the drain timeout)
     except asyncio.CancelledError:
@@ -96,6 +118,7 @@ async def relay_stream(
     except GatewayError as exc:
         # NOTE: without its traceback: that would keep the relay's held bytes alive while this is sent.
         failure = exc.with_traceback(None)
+    stream.release()  # before the send, which a stalled client can hold up: see StreamHandle.release
     observer.error = True
     await send({"type": "http.response.body", "body": stream_error_event(protocol, failure), "more_body": False})
 
@@ -104,40 +127,49 @@ async def _relay_events(
     send: Send, chunks: AsyncIterator[bytes], observer: StreamObserver, secret: bytes | None, stream: StreamHandle
 ) -> None:
     """Only whole events go out, so a client never sees half an event when the provider breaks off."""
-    relay = _EventRelay(send, observer, secret, stream)
+    relay = _EventRelay(observer, secret, stream)
+    feed = relay.feed
     async for chunk in chunks:
-        await relay.feed(chunk)
+        out = feed(chunk)
         # NOTE: let go before waiting for the next read: a silent provider's stream then keeps only
         # the partial event it counts, not the read it came in (up to all aiohttp had buffered).
         del chunk
+        if out is not None:
+            await send({"type": "http.response.body", "body": out, "more_body": True})
+            del out
     relay.end()
+    stream.release()
     await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 class _EventRelay:
-    """Sends the bytes of whole events; holds, copies and counts the start of an event that straddles reads.
+    """Picks the bytes of whole events; holds, copies and counts the start of an event that straddles reads.
 
     When chunks end on event boundaries (the usual case) each chunk goes out as is. An event that
     straddles chunks is copied into one buffer, so what the worker's budget counts is what stays in
-    memory (besides the splitter's own copy), however the provider cut it. An event is whole before
-    it is scrubbed, so a key inside one is never cut in two.
+    memory, however the provider cut it: that buffer and the splitter's own copy of the same bytes.
+    An event is whole before it is scrubbed, so a key inside one is never cut in two.
     """
 
-    __slots__ = ("_held", "_observer", "_secret", "_send", "_splitter", "_stream")
+    __slots__ = ("_held", "_observer", "_secret", "_splitter", "_stream")
 
-    def __init__(self, send: Send, observer: StreamObserver, secret: bytes | None, stream: StreamHandle) -> None:
-        self._send = send
+    def __init__(self, observer: StreamObserver, secret: bytes | None, stream: StreamHandle) -> None:
         self._observer = observer
         self._secret = secret
         self._stream = stream
         self._splitter = SSESplitter()
         self._held = bytearray()  # the start of an event still waiting for its blank line
 
-    async def feed(self, chunk: bytes) -> None:
-        """Relay what `chunk` completes; its locals (the chunk, what went out, its events) end with the call."""
+    def feed(self, chunk: bytes) -> bytes | None:
+        """What `chunk` completes, scrubbed, to send; None while it only extends a partial event.
+
+        Its locals (the chunk, its events) end with the call. The budget counts each held byte
+        twice: once here and once in the splitter.
+        """
         splitter, held, stream = self._splitter, self._held, self._stream
         events = splitter.feed(chunk)
         take = len(chunk) - splitter.pending  # the bytes of this chunk up to its last event boundary
+        out: bytes | None = None
         if take > 0:
             if held:
                 out = b"".join((held, memoryview(chunk)[:take]))
@@ -147,17 +179,18 @@ class _EventRelay:
             if take < len(chunk):
                 held += memoryview(chunk)[take:]
             if held or stream.held:
-                stream.hold(len(held))
-            await self._send({"type": "http.response.body", "body": mask(out, self._secret), "more_body": True})
+                stream.hold(2 * len(held))
+            out = mask(out, self._secret)
         else:
             held += chunk
-            stream.hold(len(held))
+            stream.hold(2 * len(held))
         observe = self._observer.observe
         for event in events:
             observe(event)
+        return out
 
     def end(self) -> None:
         """At the provider's end: a partial event left over means the stream was cut."""
-        if self._held and _is_cut_event(bytes(self._held)):
+        if self._held and _is_cut_event(self._held):
             self._observer.truncated = True
             raise UpstreamUnreachable("the provider ended the stream in the middle of an event")

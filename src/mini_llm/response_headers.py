@@ -7,7 +7,7 @@ import re
 from typing import Final
 
 from mini_llm.asgi import Headers
-from mini_llm.scrub import mask, secret_of
+from mini_llm.scrub import mask
 
 logger = logging.getLogger("mini_llm")
 
@@ -32,7 +32,7 @@ _RELAYED_PREFIXES: Final = (b"x-ratelimit-", b"anthropic-ratelimit-")
 _CONTROL: Final = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 
 
-def relayed_headers(raw: tuple[tuple[bytes, bytes], ...], key: str | None) -> Headers:
+def relayed_headers(raw: tuple[tuple[bytes, bytes], ...], secret: bytes | None) -> Headers:
     """The provider headers clients use, the key masked; a value that cannot be sent is dropped.
 
     All values are checked in one pass over them joined (a tab is a legal value byte); only an
@@ -44,7 +44,6 @@ def relayed_headers(raw: tuple[tuple[bytes, bytes], ...], key: str | None) -> He
         if lower in _RELAYED or lower.startswith(_RELAYED_PREFIXES):
             out.append((lower, value))
     values = b"\t".join([value for _, value in out])
-    secret = secret_of(key)
     if _CONTROL.search(values):
         out = _sendable(out)
     if secret and secret in values:

@@ -11,11 +11,15 @@ from mini_llm.providers import MOCK, Provider, WireProtocol
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """Where one request goes: the provider, the upstream model name and the key to use."""
+    """Where one request goes: the provider, the upstream model name and the key to use.
+
+    `secret` is the key's bytes, what the response scrub masks (None without a key).
+    """
 
     provider: Provider
     model: str
     key: str | None = field(repr=False)  # never in a repr, log or traceback
+    secret: bytes | None = field(default=None, repr=False)
 
 
 class Router:
@@ -62,7 +66,10 @@ class Router:
                 param="model",
                 code="provider_not_configured",
             )
-        return Target(provider, upstream_model, provider.next_key())
+        key = provider.next_key()
+        if key is None:
+            return Target(provider, upstream_model, None)
+        return Target(provider, upstream_model, *key)
 
     def model_ids(self) -> list[tuple[str, str]]:
         """(model id, owner) pairs for /v1/models: aliases first, then models the config declares."""

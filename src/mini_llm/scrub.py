@@ -1,15 +1,14 @@
-"""Blank the gateway's provider key out of whatever a provider sends back: headers, bodies, events."""
+"""Blank the gateway's provider key out of whatever a provider sends back: headers, bodies, events.
+
+The secret is the key's bytes (Target.secret, encoded once per key), or None when the request
+carried no key (the mock, a keyless provider).
+"""
 
 from __future__ import annotations
 
 from typing import Final
 
 MASK_BYTE: Final = b"*"
-
-
-def secret_of(key: str | None) -> bytes | None:
-    """The bytes to look for; None when the request carried no key (the mock, a keyless provider)."""
-    return key.encode() if key else None
 
 
 def mask(data: bytes, secret: bytes | None) -> bytes:
@@ -28,8 +27,8 @@ class StreamScrubber:
 
     __slots__ = ("_held", "_secret")
 
-    def __init__(self, key: str | None) -> None:
-        self._secret = secret_of(key)
+    def __init__(self, secret: bytes | None) -> None:
+        self._secret = secret
         self._held = b""
 
     def feed(self, piece: bytes) -> bytes:

@@ -28,7 +28,16 @@ HOG_BYTES = 6 * 1024 * 1024
 # How long the `late-start` model waits before it answers.
 LATE_START = 1.0
 # What `encoded-<name>` models label their answers with; none of them can be decoded by the gateway.
-REFUSED_ENCODINGS = {"br": "br", "zstd": "zstd", "compress": "compress", "stacked": "gzip, gzip", "unknown": "x-snappy"}
+# The last two are no coding the gateway knows, the gateway's own key among them (a provider echoing it).
+REFUSED_ENCODINGS = {
+    "br": "br",
+    "zstd": "zstd",
+    "compress": "compress",
+    "stacked": "gzip, gzip",
+    "unknown": "x-snappy",
+    "key": OPENAI_KEYS[0],
+}
+UNKNOWN_ENCODINGS = frozenset({"unknown", "key"})
 
 
 @dataclass
@@ -217,7 +226,21 @@ class FakeUpstream:
             return _deep_anthropic_usage if anthropic else _deep_openai_usage
         if model == "partial-hog":
             return self._partial_hog
+        if model == "sse-unasked":
+            return self._sse_unasked
         return _SCRIPTS.get(model)
+
+    async def _sse_unasked(self, request: web.Request, model: str) -> web.StreamResponse:
+        """An event stream whatever was asked: one event, then silence until the gateway lets go."""
+        response = web.StreamResponse(headers={"content-type": "text/event-stream"})
+        await response.prepare(request)
+        try:
+            await response.write(b'data: {"choices":[{"delta":{"content":"one"}}]}\n\n')
+            await asyncio.sleep(30)
+        except (ConnectionError, asyncio.CancelledError):
+            self.disconnects.append(model)
+            raise
+        return response
 
     async def _partial_hog(self, request: web.Request, model: str) -> web.StreamResponse:
         """An event that never ends: HOG_BYTES of it, then silence until the gateway lets go."""

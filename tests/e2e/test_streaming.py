@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Iterator
 
 import anthropic
@@ -11,7 +12,8 @@ import pytest
 
 from tests.e2e.fake_upstream import OPENAI_KEYS, FakeUpstream
 from tests.e2e.gateway_process import GatewayProcess
-from tests.e2e.http_client import RawResponse, request
+from tests.e2e.http_client import request
+from tests.e2e.raw_http import Answer
 
 
 @pytest.fixture
@@ -26,7 +28,7 @@ def claude(any_gateway: GatewayProcess) -> Iterator[anthropic.Anthropic]:
         yield client
 
 
-def _raw_stream(gateway: GatewayProcess, model: str) -> RawResponse:
+def _raw_stream(gateway: GatewayProcess, model: str) -> Answer:
     body = json.dumps({"model": model, "stream": True, "messages": [{"role": "user", "content": "x"}]}).encode()
     return request(gateway.url, "POST", "/v1/chat/completions", body, {"Content-Type": "application/json"})
 
@@ -59,8 +61,8 @@ def test_anthropic_sdk_stream(claude: anthropic.Anthropic, upstream: FakeUpstrea
 def test_stream_bytes_are_relayed_unchanged(any_gateway: GatewayProcess) -> None:
     response = _raw_stream(any_gateway, "gpt-4o")
     assert response.status == 200
-    assert response.headers["content-type"].startswith("text/event-stream")
-    assert response.headers["x-request-id"] == "req_fake_s"
+    assert response.headers[b"content-type"].startswith(b"text/event-stream")
+    assert response.headers[b"x-request-id"] == b"req_fake_s"
     assert response.body.startswith(b'data: {"id": "chatcmpl-fake"')
     assert response.body.endswith(b"data: [DONE]\n\n")
     assert "café 😀".encode() in response.body
@@ -157,3 +159,21 @@ def test_a_deeply_nested_anthropic_start_never_ends_the_stream(any_gateway: Gate
     assert raw.body.count(b"[" * 5000) == 1
     assert raw.body.endswith(b'event: message_stop\ndata: {"type": "message_stop"}\n\n')
     assert "unhandled error" not in any_gateway.log
+
+
+def test_an_event_stream_answering_a_plain_request_goes_out_as_it_arrives(
+    any_gateway: GatewayProcess, upstream: FakeUpstream
+) -> None:
+    """The provider sends one event, then waits: the client has it without waiting for a next read."""
+    host, port = any_gateway.url.removeprefix("http://").split(":")
+    body = json.dumps({"model": "sse-unasked", "messages": [{"role": "user", "content": "x"}]}).encode()
+    head = f"POST /v1/chat/completions HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
+    received = b""
+    with socket.create_connection((host, int(port)), timeout=10) as connection:
+        connection.sendall(f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body)
+        while b'"content":"one"' not in received:
+            data = connection.recv(65536)  # before the fix, this waited for the provider's next read
+            assert data, received
+            received += data
+    assert received.startswith(b"HTTP/1.1 200")
+    assert upstream.wait_for(lambda: "sse-unasked" in upstream.disconnects)  # let go once the client left

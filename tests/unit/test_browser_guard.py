@@ -8,7 +8,6 @@ import pytest
 
 from mini_llm.asgi import Message
 from mini_llm.browser_guard import (
-    VARY_ORIGIN,
     BrowserGuard,
     cors_headers,
     is_preflight,
@@ -19,6 +18,7 @@ from mini_llm.errors import GatewayError
 from mini_llm.hosts import host_name, is_loopback
 
 SCOPE = {"scheme": "http", "path": "/v1/chat/completions"}
+ADDED = [(b"access-control-allow-origin", b"http://a.test")]
 
 
 @pytest.mark.parametrize(
@@ -185,6 +185,13 @@ def test_preflight_headers_list_the_sdk_headers_and_echo_their_families() -> Non
     assert b"x-evil" not in allowed
 
 
+def test_preflight_headers_name_each_header_once_in_the_order_asked() -> None:
+    asked = {b"access-control-request-headers": b"openai-b, X-Stainless-A, openai-b, anthropic-version, x-stainless-a"}
+    allowed = dict(preflight_headers(b"http://a.test", b"POST", asked))[b"access-control-allow-headers"]
+    fixed = b"authorization, x-api-key, content-type, anthropic-version, anthropic-beta, idempotency-key"
+    assert allowed == fixed + b", openai-b, x-stainless-a"
+
+
 def test_with_headers_adds_them_to_the_start_only() -> None:
     sent: list[Message] = []
 
@@ -201,7 +208,6 @@ def test_with_headers_adds_them_to_the_start_only() -> None:
         (b"content-type", b"x"),
         (b"access-control-allow-origin", b"http://a.test"),
         (b"access-control-expose-headers", b"*"),
-        (b"vary", b"Origin"),
     ]
     assert sent[1] == {"type": "http.response.body", "body": b"{}"}
 
@@ -215,8 +221,8 @@ def test_with_headers_leaves_a_shared_header_list_alone() -> None:
 
     async def respond() -> None:
         for _ in range(2):
-            await with_headers(send, VARY_ORIGIN)({"type": "http.response.start", "status": 200, "headers": shared})
+            await with_headers(send, ADDED)({"type": "http.response.start", "status": 200, "headers": shared})
 
     asyncio.run(respond())
     assert shared == [(b"content-type", b"application/json")]
-    assert sent[1]["headers"] == [(b"content-type", b"application/json"), (b"vary", b"Origin")]
+    assert sent[1]["headers"] == [(b"content-type", b"application/json"), *ADDED]

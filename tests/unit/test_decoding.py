@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import tracemalloc
 import zlib
 from collections.abc import AsyncIterator
 
@@ -94,3 +95,65 @@ def test_a_second_member_whose_magic_is_split_across_reads() -> None:
     data = _compress(b"first,", 31) + second
     cut = len(data) - len(second) + 1  # the second member's first byte ends the first read
     assert b"".join(_decode("gzip", data, [cut])) == b"first,second"
+
+
+def test_refusals_name_only_codings_the_gateway_knows() -> None:
+    """The value is the provider's text: a key there must not reach the client, the log or its redactor."""
+    for value, named in [(["br"], "'br'"), (["zstd"], "'zstd'"), (["X-Compress"], "'x-compress'")]:
+        with pytest.raises(UpstreamUnreachable, match=f"Content-Encoding {named}"):
+            decoder_for(value, "p", 200)
+    for value in (["sk-PROJ-AbC123"], ["gzip, sk-PROJ-AbC123"], ["br", "sk-PROJ-AbC123"]):
+        with pytest.raises(UpstreamUnreachable) as refused:
+            decoder_for(value, "p", 200)
+        assert "an unknown coding" in refused.value.message
+        assert "abc123" not in refused.value.message.lower()
+
+
+def test_nothing_more_is_read_once_the_coded_data_has_ended() -> None:
+    reads = 0
+
+    async def source() -> AsyncIterator[bytes]:
+        nonlocal reads
+        for chunk in [_compress(b"body", 31) + b"junk", *[b"x" * 1000] * 5]:
+            reads += 1
+            yield chunk
+
+    async def run() -> list[bytes]:
+        return [piece async for piece in decoded(source(), BodyDecoder("gzip", "p"))]
+
+    assert asyncio.run(run()) == [b"body"]
+    assert reads == 1
+
+
+def test_nothing_of_the_last_read_is_kept_while_the_provider_is_silent() -> None:
+    """Neither the compressed read nor the piece decoded from it: memory the stream budget never sees."""
+    size = 2 * 1024 * 1024
+    compressed = _compress(random.Random(0).randbytes(size), 31)  # incompressible: as big as the input
+
+    async def scenario() -> int:
+        idle, go_on = asyncio.Event(), asyncio.Event()
+        before = tracemalloc.get_traced_memory()[0]
+
+        async def source() -> AsyncIterator[bytes]:
+            yield compressed[:-8]  # a fresh read of all but the trailer: only the reader's frames keep it
+            idle.set()
+            await go_on.wait()  # the provider goes silent
+            yield compressed[-8:]
+
+        async def consume() -> None:
+            async for piece in decoded(source(), BodyDecoder("gzip", "p")):
+                del piece  # the client took it
+
+        task = asyncio.create_task(consume())
+        await idle.wait()
+        retained = tracemalloc.get_traced_memory()[0] - before
+        go_on.set()
+        await task
+        return retained
+
+    tracemalloc.start()
+    try:
+        retained = asyncio.run(scenario())
+    finally:
+        tracemalloc.stop()
+    assert retained < size // 2, retained  # the decompressor's own state, not the read

@@ -9,7 +9,7 @@ import pytest
 
 from mini_llm.asgi import Message
 from mini_llm.config import ConfigError, load_settings
-from mini_llm.errors import Protocol
+from mini_llm.errors import Protocol, UpstreamUnreachable
 from mini_llm.observer import StreamObserver
 from mini_llm.open_streams import OpenStreams, StreamEnded, StreamHandle, drain_timed_out
 from mini_llm.relay import relay_stream
@@ -75,7 +75,7 @@ def test_an_idle_stream_ended_by_the_drain_sends_an_error_event_and_its_end(prot
 
         task = asyncio.create_task(relay())
         await asyncio.sleep(0.05)
-        assert streams.held == len(b"data: half")
+        assert streams.held == 2 * len(b"data: half")  # the relay's copy and the splitter's
         streams.end_all(drain_timed_out(1))
         await asyncio.wait_for(task, 1)  # ends normally: the cancel was the gateway's, not the client's
         assert len(streams) == 0
@@ -90,12 +90,19 @@ def test_an_idle_stream_ended_by_the_drain_sends_an_error_event_and_its_end(prot
     assert b"half" not in b"".join(m.get("body", b"") for m in sent)
 
 
-def test_a_client_disconnect_is_not_mistaken_for_an_ending() -> None:
+@pytest.mark.parametrize("after_drain_timeout", [False, True], ids=["while-serving", "after-the-drain-timeout"])
+def test_a_client_disconnect_is_not_mistaken_for_an_ending(after_drain_timeout: bool) -> None:
+    """While the provider is silent, or on a stream opened after the drain timeout, whose ending event stalls."""
+
     async def scenario() -> bool:
         streams = OpenStreams(1 << 20)
+        if after_drain_timeout:
+            streams.end_all(drain_timed_out(1))
+        gone = asyncio.Event()
 
         async def send(message: Message) -> None:
-            return None
+            if after_drain_timeout:
+                await gone.wait()  # the client's connection stalls; then it leaves
 
         async def relay() -> None:
             source = _sse_source(b"data: one\n\n", asyncio.Event())
@@ -147,27 +154,89 @@ def test_a_stream_opened_after_the_drain_timeout_ends_at_once_with_the_same_even
     assert still_open == 0
 
 
-def test_a_client_leaving_a_stream_opened_after_the_drain_timeout_is_not_mistaken_for_an_ending() -> None:
-    async def scenario() -> bool:
-        streams = OpenStreams(1 << 20)
-        streams.end_all(drain_timed_out(1))
-        gone = asyncio.Event()
+async def _ending(kind: str, holding: asyncio.Event, go_on: asyncio.Event) -> AsyncIterator[bytes]:
+    """A stream that holds 1 MiB at its end: a partial event its provider breaks off, or a trailing comment.
+
+    `holding` is set once the relay has taken the first read in (it asks for the next).
+    """
+    if kind == "provider-failure":
+        yield b"data: one\n\ndata: " + b"x" * (1 << 20)
+        holding.set()
+        await go_on.wait()
+        raise UpstreamUnreachable("provider 'p' failed while sending its answer: ClientPayloadError")
+    yield b"data: one\n\n:" + b"c" * (1 << 20)  # a comment loses nothing: a normal end
+    holding.set()
+    await go_on.wait()
+
+
+@pytest.mark.parametrize("kind", ["provider-failure", "trailing-comment"])
+def test_a_stream_sending_its_last_message_is_out_of_the_budget_and_its_provider_closed(kind: str) -> None:
+    """Its bytes are gone by then: were it still counted, it would be the biggest holder, and the
+    budget's cancel would cut its last message while the client is slow to take it."""
+
+    async def scenario() -> tuple[list[Message], list[str], StreamEnded | None]:
+        streams = OpenStreams(1 << 30)
+        holding, go_on, last_sending, client_takes_it = (asyncio.Event() for _ in range(4))
+        sent: list[Message] = []
+        log: list[str] = []
 
         async def send(message: Message) -> None:
-            await gone.wait()  # the client's connection stalls; then it leaves
+            if message.get("more_body") is False:
+                log.append("last message sent")
+                last_sending.set()
+                await client_takes_it.wait()  # a stalled client
+            sent.append(message)
 
         async def relay() -> None:
-            with streams.open() as handle:
-                source = _sse_source(b"data: one\n\n", asyncio.Event())
+            with streams.open(lambda: log.append("provider closed")) as handle:
+                source = _ending(kind, holding, go_on)
                 await relay_stream(send, [], source, "openai", StreamObserver("openai"), None, handle)
 
         task = asyncio.create_task(relay())
-        await asyncio.sleep(0.05)
-        task.cancel()
-        try:
-            await task
-        except asyncio.CancelledError:
-            return True
-        return False
+        await holding.wait()
+        counted = streams.held
+        streams.limit = counted + counted // 2
+        go_on.set()
+        await last_sending.wait()
+        other = streams.open()
+        other.hold(counted - 1)  # past the budget with the ending stream's last count, and smaller than it
+        client_takes_it.set()
+        await asyncio.wait_for(task, 5)
+        return sent, log, other.ended
 
-    assert asyncio.run(scenario())
+    sent, log, other_ended = asyncio.run(scenario())
+    assert log == ["provider closed", "last message sent"]
+    assert sent[-1]["more_body"] is False
+    if kind == "provider-failure":
+        assert b"ClientPayloadError" in sent[-1]["body"]
+    else:
+        assert sent[-1]["body"] == b""
+    assert other_ended is None  # the budget holds the other stream's bytes alone
+
+
+def test_a_stream_ended_by_the_budget_closes_its_provider_before_its_error_event() -> None:
+    async def scenario() -> list[str]:
+        streams = OpenStreams(1 << 30)
+        log: list[str] = []
+
+        async def send(message: Message) -> None:
+            if message.get("more_body") is False:
+                log.append(message["body"].decode()[:80])
+
+        holding = asyncio.Event()
+
+        async def relay() -> None:
+            source = _ending("provider-failure", holding, asyncio.Event())  # idle, holding a partial event
+            with streams.open(lambda: log.append("provider closed")) as handle:
+                await relay_stream(send, [], source, "openai", StreamObserver("openai"), None, handle)
+
+        task = asyncio.create_task(relay())
+        await holding.wait()
+        streams.limit = 1
+        streams.open().hold(1)  # past the budget: the relay holds the most
+        await asyncio.wait_for(task, 5)
+        return log
+
+    log = asyncio.run(scenario())
+    assert log[0] == "provider closed"
+    assert log[1].startswith('data: {"error":{"message":"the gateway ended this stream')

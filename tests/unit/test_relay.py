@@ -15,7 +15,7 @@ from mini_llm.errors import Protocol
 from mini_llm.hotpath import SSEEvent
 from mini_llm.observer import StreamObserver
 from mini_llm.open_streams import OpenStreams
-from mini_llm.relay import relay_body, relay_stream
+from mini_llm.relay import relay_body, relay_stream, scrubbed, send_whole
 
 
 def _event(data: str, name: str = "message") -> SSEEvent:
@@ -73,7 +73,8 @@ def _relay(chunks: list[bytes], key: str | None = None, protocol: Protocol = "op
 
     async def run() -> None:
         with OpenStreams(64 * 1024 * 1024).open() as stream:
-            await relay_stream(send, [], source(), protocol, StreamObserver(protocol), key, stream)
+            secret = key.encode() if key else None
+            await relay_stream(send, [], source(), protocol, StreamObserver(protocol), secret, stream)
 
     asyncio.run(run())
     assert sent[0]["type"] == "http.response.start"
@@ -219,7 +220,7 @@ def _relay_body(pieces: list[bytes]) -> list[Message]:
 def test_a_body_in_one_piece_goes_out_as_one_full_message() -> None:
     sent = _relay_body([b'{"whole":true}'])
     assert sent == [
-        {"type": "http.response.start", "status": 201, "headers": []},
+        {"type": "http.response.start", "status": 201, "headers": [(b"vary", b"Origin")]},
         {"type": "http.response.body", "body": b'{"whole":true}', "more_body": False},
     ]
 
@@ -242,11 +243,11 @@ def _trickle() -> Iterator[bytes]:
 
 
 @pytest.mark.parametrize("chunks", [_big_event_then_one_byte, _trickle], ids=["big-chunk", "trickle"])
-def test_an_idle_stream_holds_no_more_than_twice_what_it_counts(chunks: Callable[[], Iterator[bytes]]) -> None:
+def test_an_idle_stream_holds_no_more_than_it_counts(chunks: Callable[[], Iterator[bytes]]) -> None:
     """While the provider is silent, what the relay keeps is its partial event, counted against the budget.
 
-    Twice, as the README says: the relay's copy and the splitter's. Anything else it kept alive (the
-    chunk a tail came in, the last event, per-read objects) would be memory the budget never sees.
+    Both copies are counted: the relay's and the splitter's. Anything else it kept alive (the chunk a
+    tail came in, the last event, per-read objects) would be memory the budget never sees.
     """
     slack = 16 * 1024  # the relay's own small objects
 
@@ -286,4 +287,83 @@ def test_an_idle_stream_holds_no_more_than_twice_what_it_counts(chunks: Callable
     finally:
         tracemalloc.stop()
     assert counted > 0
-    assert retained <= 2 * counted + slack, (retained, counted)
+    assert retained <= counted + slack, (retained, counted)
+
+
+def test_a_live_body_goes_out_as_each_piece_arrives() -> None:
+    """An event stream answering a request that did not ask for one: no piece waits for the next."""
+
+    async def scenario() -> tuple[list[bytes], list[tuple[bytes, bool]]]:
+        sent: list[Message] = []
+        go_on = asyncio.Event()
+
+        async def send(message: Message) -> None:
+            sent.append(message)
+
+        async def rest() -> AsyncIterator[bytes]:
+            yield b"data: b\n\n"
+            await go_on.wait()  # the provider takes its time over the next event
+            yield b"data: c\n\n"
+
+        task = asyncio.create_task(relay_body(send, 200, [], b"data: a\n\n", rest(), live=True))
+        await asyncio.sleep(0.05)
+        early = [m["body"] for m in sent[1:]]
+        go_on.set()
+        await task
+        return early, [(m["body"], m["more_body"]) for m in sent[1:]]
+
+    early, bodies = asyncio.run(scenario())
+    assert early == [b"data: a\n\n", b"data: b\n\n"]
+    assert bodies == [(b"data: a\n\n", True), (b"data: b\n\n", True), (b"data: c\n\n", True), (b"", False)]
+
+
+def test_every_answer_varies_on_origin() -> None:
+    sent: list[Message] = []
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    async def no_events() -> AsyncIterator[bytes]:
+        for chunk in [b"data: [DONE]\n\n"]:
+            yield chunk
+
+    async def run() -> None:
+        await send_whole(send, 200, [(b"content-type", b"application/json")], b"{}")
+        with OpenStreams(1024).open() as stream:
+            await relay_stream(send, [], no_events(), "openai", StreamObserver("openai"), None, stream)
+
+    asyncio.run(run())
+    starts = [m["headers"] for m in sent if m["type"] == "http.response.start"]
+    assert [headers.count((b"vary", b"Origin")) for headers in starts] == [1, 1]
+
+
+def test_the_scrub_keeps_nothing_of_the_last_read_while_the_provider_is_silent() -> None:
+    size = 2 * 1024 * 1024
+
+    async def scenario() -> int:
+        idle, go_on = asyncio.Event(), asyncio.Event()
+        before = tracemalloc.get_traced_memory()[0]
+
+        async def source() -> AsyncIterator[bytes]:
+            yield b"a" * size  # a fresh read: only the relay's frames keep it
+            idle.set()
+            await go_on.wait()  # the provider goes silent
+            yield b"b"
+
+        async def consume() -> None:
+            async for piece in scrubbed(source(), b"sk-secret-key-1234"):
+                del piece  # the client took it
+
+        task = asyncio.create_task(consume())
+        await idle.wait()
+        retained = tracemalloc.get_traced_memory()[0] - before
+        go_on.set()
+        await task
+        return retained
+
+    tracemalloc.start()
+    try:
+        retained = asyncio.run(scenario())
+    finally:
+        tracemalloc.stop()
+    assert retained < size // 2, retained

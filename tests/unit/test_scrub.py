@@ -9,11 +9,12 @@ import pytest
 from mini_llm.scrub import StreamScrubber, mask
 
 KEY = "sk-proj-secret-KEY-0123456789"
+SECRET = KEY.encode()
 MASK = b"*" * len(KEY)
 
 
-def _scrub_in_pieces(data: bytes, cuts: list[int], key: str | None = KEY) -> list[bytes]:
-    scrubber = StreamScrubber(key)
+def _scrub_in_pieces(data: bytes, cuts: list[int], secret: bytes | None = SECRET) -> list[bytes]:
+    scrubber = StreamScrubber(secret)
     pieces = [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)], strict=True)]
     out = [scrubber.feed(piece) for piece in pieces]
     return [*out, scrubber.flush()]
@@ -46,14 +47,14 @@ def test_one_byte_pieces() -> None:
 
 
 def test_a_piece_without_a_key_prefix_at_its_end_goes_out_uncopied() -> None:
-    scrubber = StreamScrubber(KEY)
+    scrubber = StreamScrubber(SECRET)
     piece = b'{"choices":[{"text":"no secrets here"}]}'
     assert scrubber.feed(piece) is piece
     assert scrubber.flush() == b""
 
 
 def test_only_the_possible_key_start_is_held_back() -> None:
-    scrubber = StreamScrubber(KEY)
+    scrubber = StreamScrubber(SECRET)
     assert scrubber.feed(b"abc sk-pr") == b"abc "
     assert scrubber.feed(b"ice") == b"sk-price"
 

@@ -18,7 +18,7 @@ from mini_llm.relay import WHOLE_BODY_BYTES, relay_body, relay_stream, scrubbed,
 from mini_llm.response_headers import relayed_headers
 from mini_llm.rewrite import read_envelope, with_model
 from mini_llm.routing import Target
-from mini_llm.scrub import mask, secret_of
+from mini_llm.scrub import mask
 
 JSON_HEADERS: Headers = [(b"content-type", b"application/json")]
 
@@ -133,28 +133,31 @@ async def _answer_from_upstream(
     response = await ctx.upstream.post(target, path, outgoing.take(), req.headers)
     try:
         status = req.status = response.status
-        headers = relayed_headers(response.raw_headers, target.key)
+        headers = relayed_headers(response.raw_headers, target.secret)
         decoder = decoder_for(response.headers.getall("Content-Encoding", ()), target.provider.name, status)
-        if observer is not None and status == 200 and response.content_type == "text/event-stream":
+        events = response.content_type == "text/event-stream"
+        if observer is not None and status == 200 and events:
             chunks = ctx.upstream.chunks(target, response)
             req.started = True
             source = decoded(chunks, decoder) if decoder is not None else chunks
-            with ctx.streams.open() as stream:
-                await relay_stream(req.send, headers, source, req.protocol, observer, target.key, stream)
+            # The relay closes the response itself before its last event, which a stalled client may hold up.
+            with ctx.streams.open(response.close) as stream:
+                await relay_stream(req.send, headers, source, req.protocol, observer, target.secret, stream)
             return
         length = response.content_length
         if decoder is None and length is not None and length <= WHOLE_BODY_BYTES:
-            answer = mask(await ctx.upstream.read(target, response), secret_of(target.key))
+            answer = mask(await ctx.upstream.read(target, response), target.secret)
             req.started = True
             await send_whole(req.send, status, headers, answer)
             return
         # Big, of unknown length, or encoded: as it arrives. The first piece is in before the
         # status goes out, so a provider that fails at once still gets a clean 502.
         chunks = ctx.upstream.chunks(target, response)
-        pieces = scrubbed(decoded(chunks, decoder) if decoder is not None else chunks, target.key)
+        pieces = scrubbed(decoded(chunks, decoder) if decoder is not None else chunks, target.secret)
         first = await anext(pieces, b"")
         req.started = True
-        await relay_body(req.send, status, headers, first, pieces)
+        # An event stream goes out as it arrives, even to a request that did not ask for one.
+        await relay_body(req.send, status, headers, first, pieces, live=events)
     finally:
         # After a complete read this is a no-op; mid-stream it drops the upstream connection.
         response.close()
