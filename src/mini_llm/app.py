@@ -13,7 +13,6 @@ from typing import Final
 from mini_llm import hotpath, log_redaction
 from mini_llm.asgi import Receive, Scope, Send, header_map
 from mini_llm.browser_guard import (
-    VARY_ORIGIN,
     BrowserGuard,
     cors_headers,
     is_preflight,
@@ -30,7 +29,7 @@ from mini_llm.relay import send_whole
 from mini_llm.routes import anthropic, openai, ops, playground
 from mini_llm.routes.proxy import JSON_HEADERS
 from mini_llm.routing import Router
-from mini_llm.server import SERVER_PID_ENV, on_drain_signal, tie_worker_to_server
+from mini_llm.server import PLAIN_FORMAT, SERVER_PID_ENV, on_drain_signal, tie_worker_to_server
 from mini_llm.upstream import Upstream
 
 logger = logging.getLogger("mini_llm")
@@ -118,6 +117,23 @@ def _as_bound(settings: Settings) -> Settings:
     return settings if wider is None else dataclasses.replace(settings, host=wider)
 
 
+def log_to_stderr_where_unconfigured() -> None:
+    """The gateway's log and the root's on stderr, when the ASGI server did not apply server.LOG_CONFIG.
+
+    Without a root handler, library records (asyncio, aiohttp) would go out through
+    logging.lastResort; every handler set here gets the key redactor from log_redaction.install.
+    """
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(PLAIN_FORMAT))
+    if not logger.handlers:
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+    root = logging.getLogger()
+    if not root.handlers:
+        root.addHandler(handler)
+
+
 class GatewayApp:
     """The ASGI callable. Importing this module has no side effects: state is made in lifespan."""
 
@@ -155,12 +171,7 @@ class GatewayApp:
         tie_worker_to_server()
         settings = _as_bound(load_settings(os.environ))
         open_warning = settings.check_exposure()  # raises for an open bind beyond loopback, as `serve` does
-        if not logger.handlers:
-            handler = logging.StreamHandler(sys.stderr)
-            handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s mini_llm: %(message)s"))
-            logger.addHandler(handler)
-            logger.setLevel(logging.INFO)
-            logger.propagate = False
+        log_to_stderr_where_unconfigured()
         log_redaction.install(key for provider in settings.providers.values() for key in provider.keys)
         if open_warning and SERVER_PID_ENV not in os.environ:  # `mini-llm serve` has logged it once already
             logger.warning("%s", open_warning)
@@ -187,7 +198,7 @@ class GatewayApp:
         method: str = scope["method"]
         path: str = scope["path"]
         headers = header_map(scope)
-        req = Request(scope, receive, with_headers(send, VARY_ORIGIN), headers, "openai")
+        req = Request(scope, receive, send, headers, "openai")
         try:
             handler, route_protocol = self._admit(req, send, method, path)
             req.protocol = _protocol_for(path, headers, route_protocol)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Final
 
 MASK: Final = "***"
@@ -33,10 +33,16 @@ class KeyRedactor(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if not self._secrets:
             return True
-        message = record.getMessage()
-        clean = self.redact(message)
-        if clean is not message:
-            record.msg, record.args = clean, None
+        try:
+            message = record.getMessage()
+        except Exception:  # bad format arguments: the handler's formatter meets them again
+            # ... and logging's handleError reports them ("--- Logging error ---"), quoting msg and args.
+            self._redact_template(record)
+        else:
+            clean = self.redact(message)
+            if record.args or clean is not message:
+                # Formatted once, here: with the args kept, the formatter would format them again.
+                record.msg, record.args = clean, None
         if record.exc_info and not record.exc_text:
             # The formatter reuses exc_text when it is set, so the traceback is rendered once, here.
             record.exc_text = logging.Formatter().formatException(record.exc_info)
@@ -46,13 +52,34 @@ class KeyRedactor(logging.Filter):
             record.stack_info = self.redact(record.stack_info)
         return True
 
+    def _redact_template(self, record: logging.LogRecord) -> None:
+        """Masks the message template and its arguments, kept apart so that formatting still fails."""
+        record.msg = self._text(record.msg)
+        args = record.args
+        if isinstance(args, Mapping):
+            record.args = {name: self._text(value) for name, value in args.items()}
+        elif args:
+            record.args = tuple(self._text(value) for value in args)
+
+    def _text(self, value: object) -> str:
+        try:
+            return self.redact(str(value))
+        except Exception:  # an argument whose __str__ raises is what made the formatting fail
+            return f"<unprintable {type(value).__name__}>"
+
 
 def install(secrets: Iterable[str]) -> KeyRedactor:
-    """Put one redactor on every handler the gateway's loggers write through."""
+    """Put one redactor on every handler the gateway's loggers write through.
+
+    `logging.lastResort` too: a record that finds no handler on its way up (a logger that does not
+    propagate and has none of its own) is written by that one.
+    """
     redactor = KeyRedactor(secrets)
-    for name in _LOGGER_NAMES:
-        for handler in logging.getLogger(name).handlers:
-            for old in [f for f in handler.filters if isinstance(f, KeyRedactor)]:
-                handler.removeFilter(old)
-            handler.addFilter(redactor)
+    handlers = [handler for name in _LOGGER_NAMES for handler in logging.getLogger(name).handlers]
+    if logging.lastResort is not None:
+        handlers.append(logging.lastResort)
+    for handler in handlers:
+        for old in [f for f in handler.filters if isinstance(f, KeyRedactor)]:
+            handler.removeFilter(old)
+        handler.addFilter(redactor)
     return redactor

@@ -29,12 +29,13 @@ MAX_CONNECTIONS_PER_WORKER: Final = 16384
 BACKLOG: Final = 2048
 
 
+PLAIN_FORMAT: Final = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # granian logs to stdout by default; stdout is kept for the one "running on" line tools read.
 LOG_CONFIG: Final[dict[str, Any]] = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "plain": {"format": PLAIN_FORMAT},
         "granian": {"format": "%(asctime)s %(levelname)s granian: %(message)s"},
     },
     "handlers": {
@@ -46,6 +47,9 @@ LOG_CONFIG: Final[dict[str, Any]] = {
         "granian.access": {"handlers": ["granian"], "level": "INFO", "propagate": False},
         "mini_llm": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
     },
+    # Records of asyncio, aiohttp and other libraries end here; without a handler they would reach
+    # logging.lastResort, written as they are.
+    "root": {"handlers": ["stderr"], "level": "WARNING"},
 }
 
 

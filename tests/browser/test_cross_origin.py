@@ -88,14 +88,6 @@ def _gateway(upstream: FakeUpstream, **extra: str) -> GatewayProcess:
 
 
 @pytest.fixture(scope="module")
-def upstream() -> Iterator[FakeUpstream]:
-    server = FakeUpstream()
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
 def open_gateway(upstream: FakeUpstream) -> Iterator[GatewayProcess]:
     """The default: no gateway key, no allowed origin, on 127.0.0.1 with provider keys."""
     process = _gateway(upstream)

@@ -309,27 +309,28 @@ def _inline_hash(tag: str, html: str) -> str:
 def test_page_headers_get_and_head(mock_gateway: GatewayProcess) -> None:
     page = request(mock_gateway.url, "GET", "/playground")
     assert page.status == 200
-    assert page.headers["content-type"] == "text/html; charset=utf-8"
-    assert page.headers["x-content-type-options"] == "nosniff"
-    assert page.headers["cache-control"] == "no-cache"
+    assert page.headers[b"content-type"] == b"text/html; charset=utf-8"
+    assert page.headers[b"x-content-type-options"] == b"nosniff"
+    assert page.headers[b"cache-control"] == b"no-cache"
     html = page.body.decode()
     assert "<title>mini-llm playground</title>" in html
     assert re.search(r"""(?:src|href)=["'](?!data:)""", html) is None, "the page loads nothing from elsewhere"
     assert "url(" not in html
     assert "@import" not in html
-    policy = dict(part.split(" ", 1) for part in page.headers["content-security-policy"].split("; "))
+    csp = page.headers[b"content-security-policy"].decode()
+    policy = dict(part.split(" ", 1) for part in csp.split("; "))
     assert policy["default-src"] == "'none'"
     assert policy["script-src"] == _inline_hash("script", html)
     assert policy["style-src"] == _inline_hash("style", html)
     assert policy["connect-src"] == "'self'"
-    assert "unsafe" not in page.headers["content-security-policy"]
+    assert "unsafe" not in csp
 
     head = request(mock_gateway.url, "HEAD", "/playground")
     assert head.status == 200
     assert head.body == b""
-    for name in ("content-type", "content-security-policy", "x-content-type-options", "cache-control"):
+    for name in (b"content-type", b"content-security-policy", b"x-content-type-options", b"cache-control"):
         assert head.headers[name] == page.headers[name]
 
     post = request(mock_gateway.url, "POST", "/playground", b"{}")
     assert post.status == 405
-    assert post.headers["allow"] == "GET, HEAD"
+    assert post.headers[b"allow"] == b"GET, HEAD"

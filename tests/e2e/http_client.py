@@ -1,25 +1,11 @@
-"""A tiny HTTP/1.1 client with str headers for cases the SDKs cannot express (bad bodies, chunked uploads).
+"""A tiny HTTP/1.1 client for cases the SDKs cannot express (bad bodies, chunked uploads).
 
-The bytes go over `tests.e2e.raw_http`, which also parses the answer.
+The bytes go over `tests.e2e.raw_http`, which also parses the answer into its `Answer` (bytes headers).
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
-from typing import Any
-
-from tests.e2e.raw_http import address, exchange, parse
-
-
-@dataclass
-class RawResponse:
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.body)
+from tests.e2e.raw_http import Answer, address, exchange, parse
 
 
 def request(
@@ -30,7 +16,7 @@ def request(
     headers: dict[str, str] | None = None,
     chunks: list[bytes] | None = None,
     timeout: float = 10.0,
-) -> RawResponse:
+) -> Answer:
     """Send one request on a fresh connection; `chunks` sends the body chunked."""
     host, port = address(url)
     given = {name.lower() for name in headers or {}}
@@ -45,6 +31,4 @@ def request(
         payload = body
     else:
         payload = b""
-    answer = parse(exchange(url, "\r\n".join(lines).encode() + b"\r\n\r\n" + payload, timeout))
-    headers_seen = {name.decode("latin-1"): value.decode("latin-1") for name, value in answer.headers.items()}
-    return RawResponse(answer.status, headers_seen, answer.body)
+    return parse(exchange(url, "\r\n".join(lines).encode() + b"\r\n\r\n" + payload, timeout))

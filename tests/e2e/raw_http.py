@@ -48,7 +48,11 @@ def exchange(url: str, data: bytes, timeout: float = 10.0) -> bytes:
 
 
 def parse(data: bytes) -> Answer:
-    """Status, lowercase headers and the body (de-chunked) of one HTTP/1.1 answer, past any 1xx."""
+    """Status, lowercase headers and the body (de-chunked) of one HTTP/1.1 answer, past any 1xx.
+
+    A repeated header is combined into one value, comma-separated (RFC 9110 5.3), so a test sees
+    every copy the server sent, never only the last.
+    """
     head, _, body = data.partition(b"\r\n\r\n")
     while head.startswith(b"HTTP/1.1 1"):  # 100 Continue before the final answer (RFC 9110 15.2)
         head, _, body = body.partition(b"\r\n\r\n")
@@ -56,7 +60,8 @@ def parse(data: bytes) -> Answer:
     headers: dict[bytes, bytes] = {}
     for line in header_lines:
         name, _, value = line.partition(b":")
-        headers[name.strip().lower()] = value.strip()
+        key, value = name.strip().lower(), value.strip()
+        headers[key] = headers[key] + b", " + value if key in headers else value
     if headers.get(b"transfer-encoding") == b"chunked":
         body = _dechunk(body)
     return Answer(int(status_line.split()[1]), headers, body)

@@ -175,7 +175,7 @@ def test_anthropic_version_header_does_not_change_an_openai_route(strict_gateway
 def test_405_names_the_allowed_methods_and_head_probes_work(strict_gateway: GatewayProcess) -> None:
     wrong = request(strict_gateway.url, "PUT", "/v1/messages")
     assert wrong.status == 405
-    assert wrong.headers["allow"] == "POST"
+    assert wrong.headers[b"allow"] == b"POST"
     head = request(strict_gateway.url, "HEAD", "/health")
     assert head.status == 200
     assert head.body == b""
@@ -327,8 +327,8 @@ def test_upstream_http_errors_pass_through(strict_gateway: GatewayProcess, statu
     response = request(strict_gateway.url, "POST", "/v1/chat/completions", body, JSON)
     assert response.status == status
     assert response.json()["error"]["message"] == f"upstream says {status}"
-    assert response.headers["retry-after"] == "7"
-    assert response.headers["x-request-id"] == "req_fake_err"
+    assert response.headers[b"retry-after"] == b"7"
+    assert response.headers[b"x-request-id"] == b"req_fake_err"
 
 
 def test_upstream_redirect_is_relayed_with_its_location_not_followed(
@@ -337,7 +337,7 @@ def test_upstream_redirect_is_relayed_with_its_location_not_followed(
     seen = len(upstream.seen)
     response = request(strict_gateway.url, "POST", "/v1/chat/completions", b'{"model":"redirect"}', JSON)
     assert response.status == 307
-    assert response.headers["location"] == "https://moved.example/v1"
+    assert response.headers[b"location"] == b"https://moved.example/v1"
     assert len(upstream.seen) == seen + 1  # one request upstream, no second one to the new location
 
 

@@ -21,7 +21,8 @@ from mini_llm.config import without_gateway_settings
 from tests.e2e.conftest import Closing, gateway_env
 from tests.e2e.fake_upstream import ANTHROPIC_KEY, OPENAI_KEYS, FakeUpstream
 from tests.e2e.gateway_process import GatewayProcess, run_cli
-from tests.e2e.http_client import RawResponse, request
+from tests.e2e.http_client import request
+from tests.e2e.raw_http import Answer
 
 GATEWAY_KEY = "gw-test-plaintext-key-0001"
 HASHED_KEY = "gw-test-hashed-key-0002"  # configured only as its sha256: digest
@@ -54,7 +55,7 @@ def open_local(upstream: FakeUpstream) -> Iterator[GatewayProcess]:
     process.stop()
 
 
-def _post(gateway: GatewayProcess, path: str, body: bytes, **headers: str) -> RawResponse:
+def _post(gateway: GatewayProcess, path: str, body: bytes, **headers: str) -> Answer:
     return request(gateway.url, "POST", path, body, {"content-type": "application/json", **headers})
 
 
@@ -296,7 +297,7 @@ class TestOpenBeyondLoopback:
             for host in (f"gateway.lan:{port}", f"127.0.0.1:{port}", f"0.0.0.0:{port}"):
                 own = _post(process, "/v1/chat/completions", CHAT, Host=host, origin=f"http://{host}")
                 assert own.status == 200, (host, own.body)
-                assert "access-control-allow-origin" not in own.headers
+                assert b"access-control-allow-origin" not in own.headers
         finally:
             process.stop()
 
@@ -421,13 +422,13 @@ class TestOrigin:
             error = response.json()["error"]
             assert (error["type"], error["code"]) == ("permission_error", "origin_not_allowed")
         assert "MINI_LLM_ALLOWED_ORIGINS" in response.body.decode()
-        assert "access-control-allow-origin" not in response.headers
+        assert b"access-control-allow-origin" not in response.headers
         assert len(upstream.seen) == before
 
     def test_the_gateways_own_origin_passes_without_cors_headers(self, open_local: GatewayProcess) -> None:
         response = _post(open_local, "/v1/chat/completions", CHAT, origin=open_local.url)
         assert response.status == 200
-        assert "access-control-allow-origin" not in response.headers
+        assert b"access-control-allow-origin" not in response.headers
 
     def test_an_allowed_origin_gets_cors_headers_on_answers_and_errors(self, open_local: GatewayProcess) -> None:
         answer = _post(open_local, "/v1/chat/completions", CHAT, origin=ALLOWED_ORIGIN)
@@ -442,9 +443,9 @@ class TestOrigin:
         )
         assert (missing.status, streamed.status) == (404, 200)
         for response in (answer, missing, streamed):
-            assert response.headers["access-control-allow-origin"] == ALLOWED_ORIGIN
-            assert response.headers["vary"] == "Origin"
-            assert response.headers["access-control-expose-headers"] == "*"
+            assert response.headers[b"access-control-allow-origin"] == ALLOWED_ORIGIN.encode()
+            assert response.headers[b"vary"] == b"Origin"
+            assert response.headers[b"access-control-expose-headers"] == b"*"
         assert streamed.body.endswith(b"data: [DONE]\n\n")
 
     def test_preflight_from_an_allowed_origin_needs_no_key(self, keyed: GatewayProcess) -> None:
@@ -462,29 +463,29 @@ class TestOrigin:
         )
         assert response.status == 204
         assert response.body == b""
-        assert response.headers["access-control-allow-origin"] == ALLOWED_ORIGIN
-        assert response.headers["access-control-allow-methods"] == "POST"  # the path's methods
-        allowed = response.headers["access-control-allow-headers"].split(", ")
+        assert response.headers[b"access-control-allow-origin"] == ALLOWED_ORIGIN.encode()
+        assert response.headers[b"access-control-allow-methods"] == b"POST"  # the path's methods
+        allowed = response.headers[b"access-control-allow-headers"].decode().split(", ")
         for name in ("authorization", "x-api-key", "content-type", "anthropic-version", "anthropic-beta"):
             assert name in allowed
         for name in ("x-stainless-os", "x-stainless-retry-count", "openai-beta"):
             assert name in allowed
         assert "x-other" not in allowed
-        assert int(response.headers["access-control-max-age"]) > 0
-        assert response.headers["vary"].startswith("Origin")
+        assert int(response.headers[b"access-control-max-age"]) > 0
+        assert response.headers[b"vary"] == b"Access-Control-Request-Method, Access-Control-Request-Headers, Origin"
 
     def test_preflight_from_another_origin_is_refused(self, open_local: GatewayProcess) -> None:
         headers = {"origin": "http://evil.example", "access-control-request-method": "POST"}
         response = request(open_local.url, "OPTIONS", "/v1/messages", headers=headers)
         assert response.status == 403
         assert response.json()["error"]["type"] == "permission_error"
-        assert "access-control-allow-origin" not in response.headers
+        assert b"access-control-allow-origin" not in response.headers
 
     def test_preflight_lists_the_methods_of_its_path(self, open_local: GatewayProcess) -> None:
         headers = {"origin": ALLOWED_ORIGIN, "access-control-request-method": "GET"}
         response = request(open_local.url, "OPTIONS", "/v1/models/gpt-4o", headers=headers)
         assert response.status == 204
-        assert response.headers["access-control-allow-methods"] == "GET"
+        assert response.headers[b"access-control-allow-methods"] == b"GET"
 
     @pytest.mark.parametrize(
         ("path", "method", "status"),
@@ -502,9 +503,9 @@ class TestOrigin:
         headers = {"origin": ALLOWED_ORIGIN, "access-control-request-method": method}
         response = request(keyed.url, "OPTIONS", path, headers=headers)
         assert response.status == status  # not the 401 of a keyless request either: a preflight has no key
-        assert "access-control-allow-methods" not in response.headers
+        assert b"access-control-allow-methods" not in response.headers
         if status == 405:
-            assert response.headers["allow"] in ("POST", "GET, HEAD")
+            assert response.headers[b"allow"] in (b"POST", b"GET, HEAD")
 
     def test_options_that_is_not_a_preflight_is_still_a_405(self, open_local: GatewayProcess) -> None:
         assert request(open_local.url, "OPTIONS", "/v1/chat/completions").status == 405
@@ -530,10 +531,10 @@ class TestVaryOrigin:
         ]
         assert [response.status for response in responses] == [200, 200, 200, 200, 200, 200, 404, 421, 401]
         for response in responses:
-            assert response.headers["vary"] == "Origin"
+            assert response.headers[b"vary"] == b"Origin"
 
     def test_a_refused_origin_and_the_own_origin_vary_on_it(self, open_local: GatewayProcess) -> None:
         refused = _post(open_local, "/v1/chat/completions", CHAT, origin="http://evil.example")
         own = _post(open_local, "/v1/chat/completions", CHAT, origin=open_local.url)
         assert (refused.status, own.status) == (403, 200)
-        assert refused.headers["vary"] == own.headers["vary"] == "Origin"
+        assert refused.headers[b"vary"] == own.headers[b"vary"] == b"Origin"

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import io
 import logging
+import subprocess
+import sys
 from collections.abc import Iterator
+from typing import Final
 
 import pytest
 
@@ -86,3 +89,77 @@ def test_install_puts_one_redactor_on_each_handler() -> None:
         assert redactors[0].redact(f"{KEY} {LONGER}") == f"{KEY} ***"
     finally:
         logger.removeHandler(handler)
+
+
+class _Counted:
+    """An argument that counts how often it is formatted."""
+
+    def __init__(self) -> None:
+        self.formatted = 0
+
+    def __str__(self) -> str:
+        self.formatted += 1
+        return "counted"
+
+
+def test_arguments_are_formatted_once_even_when_nothing_is_masked(
+    captured: tuple[logging.Logger, io.StringIO],
+) -> None:
+    log, out = captured
+    argument = _Counted()
+    log.info("no key here: %s", argument)
+    assert out.getvalue() == "INFO mini_llm.redaction-test: no key here: counted\n"
+    assert argument.formatted == 1
+
+
+_FROM_LIBRARIES: Final = f"""
+logging.getLogger("asyncio").error("Task exception was never retrieved: %s", {KEY!r})
+aside = logging.getLogger("aiohttp.client")
+aside.propagate = False  # no handler on its way: logging.lastResort writes it
+aside.warning("upstream said %s", {KEY!r})
+"""
+_SERVER_LOG_CONFIG: Final = (
+    "import logging.config; from mini_llm.server import LOG_CONFIG; logging.config.dictConfig(LOG_CONFIG)"
+)
+
+
+def _stderr_of(setup: str, logging_calls: str) -> str:
+    """stderr of a fresh interpreter that sets logging up, installs the redactor and makes `logging_calls`.
+
+    A fresh process: the root logger and logging.lastResort are process-wide, and pytest's own
+    capture handlers raise on a logging error instead of reporting it.
+    """
+    code = f"import logging\nfrom mini_llm import log_redaction\n{setup}\nlog_redaction.install([{KEY!r}])\n"
+    code += logging_calls + "\nprint('caller carried on')\n"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=True)
+    assert done.stdout == "caller carried on\n"
+    return done.stderr
+
+
+def test_bad_format_arguments_are_reported_by_logging_without_the_key() -> None:
+    bad_calls = f"""
+log = logging.getLogger("mini_llm.bad")
+log.error("key %s, count %d", {KEY!r}, "not a number")
+log.error("by name %(key)s %(missing)s", {{"key": {KEY!r}}})
+"""
+    err = _stderr_of(_SERVER_LOG_CONFIG, bad_calls)
+    assert err.count("--- Logging error ---") == 2
+    assert "Message: 'key %s, count %d'\nArguments: ('***', 'not a number')" in err
+    assert "Arguments: {'key': '***'}" in err
+    assert KEY not in err
+
+
+def test_library_records_are_redacted_with_the_servers_log_config() -> None:
+    err = _stderr_of(_SERVER_LOG_CONFIG, _FROM_LIBRARIES)
+    assert KEY not in err
+    assert " ERROR asyncio: Task exception was never retrieved: ***\n" in err  # the plain format of LOG_CONFIG
+    assert "upstream said ***\n" in err
+
+
+def test_library_records_are_redacted_when_the_asgi_server_configured_no_logging() -> None:
+    err = _stderr_of(
+        "from mini_llm.app import log_to_stderr_where_unconfigured; log_to_stderr_where_unconfigured()", _FROM_LIBRARIES
+    )
+    assert KEY not in err
+    assert " ERROR asyncio: Task exception was never retrieved: ***\n" in err
+    assert "upstream said ***\n" in err

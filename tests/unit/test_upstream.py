@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import tracemalloc
 
 import aiohttp
 from aiohttp import web
@@ -14,6 +13,7 @@ from aiohttp.client_reqrep import ConnectionKey
 from mini_llm.providers import Provider
 from mini_llm.routing import Target
 from mini_llm.upstream import Upstream, connect_failure_reason
+from tests.unit.memory import run_traced, traced_bytes
 
 SIZE = 100 * 1024  # under aiohttp's read-pause mark, so it all sits in the buffer for one read
 
@@ -42,7 +42,7 @@ def test_a_silent_provider_leaves_nothing_of_the_last_read_alive() -> None:
         await upstream.open()
         try:
             target = Target(Provider("local", "openai", base, (), "", key_required=False), "m", None)
-            before = tracemalloc.get_traced_memory()[0]
+            before = traced_bytes()
             response = await upstream.post(target, "/chat/completions", b"{}", {})
             # All of it buffered, so the next read takes it whole (aiohttp has no event for that).
             while response.content.total_bytes < SIZE:  # noqa: ASYNC110
@@ -51,7 +51,7 @@ def test_a_silent_provider_leaves_nothing_of_the_last_read_alive() -> None:
             first = len(await anext(chunks))
             waiting = asyncio.ensure_future(anext(chunks))
             await asyncio.sleep(0.05)  # the reader now waits for the provider
-            retained = tracemalloc.get_traced_memory()[0] - before
+            retained = traced_bytes() - before
             waiting.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await waiting
@@ -62,11 +62,7 @@ def test_a_silent_provider_leaves_nothing_of_the_last_read_alive() -> None:
             await runner.cleanup()
         return first, retained
 
-    tracemalloc.start()
-    try:
-        first, retained = asyncio.run(scenario())
-    finally:
-        tracemalloc.stop()
+    first, retained = run_traced(scenario())
     assert first == SIZE
     assert retained < SIZE // 2, retained  # the connection's own state, not the read
 
