@@ -19,7 +19,7 @@ class Target:
     provider: Provider
     model: str
     key: str | None = field(repr=False)  # never in a repr, log or traceback
-    secret: bytes | None = field(default=None, repr=False)
+    secret: bytes | None = field(repr=False)  # required: a Target without it would go unscrubbed
 
 
 class Router:
@@ -68,7 +68,7 @@ class Router:
             )
         key = provider.next_key()
         if key is None:
-            return Target(provider, upstream_model, None)
+            return Target(provider, upstream_model, None, None)
         return Target(provider, upstream_model, *key)
 
     def model_ids(self) -> list[tuple[str, str]]:

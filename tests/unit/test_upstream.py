@@ -41,7 +41,7 @@ def test_a_silent_provider_leaves_nothing_of_the_last_read_alive() -> None:
         upstream = Upstream(5)
         await upstream.open()
         try:
-            target = Target(Provider("local", "openai", base, (), "", key_required=False), "m", None)
+            target = Target(Provider("local", "openai", base, (), "", key_required=False), "m", None, None)
             before = traced_bytes()
             response = await upstream.post(target, "/chat/completions", b"{}", {})
             # All of it buffered, so the next read takes it whole (aiohttp has no event for that).
