@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import tracemalloc
 import zlib
 from collections.abc import AsyncIterator
 
@@ -12,6 +11,7 @@ import pytest
 
 from mini_llm.decoding import MAX_EXPANSION, STEP, BodyDecoder, decoded, decoder_for
 from mini_llm.errors import UpstreamUnreachable
+from tests.unit.memory import retained_while_the_provider_is_silent
 
 BODY = b'{"choices":[{"message":{"content":"caf\xc3\xa9 ' + bytes(range(256)) * 300 + b'"}}]}'
 
@@ -130,30 +130,9 @@ def test_nothing_of_the_last_read_is_kept_while_the_provider_is_silent() -> None
     size = 2 * 1024 * 1024
     compressed = _compress(random.Random(0).randbytes(size), 31)  # incompressible: as big as the input
 
-    async def scenario() -> int:
-        idle, go_on = asyncio.Event(), asyncio.Event()
-        before = tracemalloc.get_traced_memory()[0]
+    async def consume(reads: AsyncIterator[bytes]) -> None:
+        async for piece in decoded(reads, BodyDecoder("gzip", "p")):
+            del piece  # the client took it
 
-        async def source() -> AsyncIterator[bytes]:
-            yield compressed[:-8]  # a fresh read of all but the trailer: only the reader's frames keep it
-            idle.set()
-            await go_on.wait()  # the provider goes silent
-            yield compressed[-8:]
-
-        async def consume() -> None:
-            async for piece in decoded(source(), BodyDecoder("gzip", "p")):
-                del piece  # the client took it
-
-        task = asyncio.create_task(consume())
-        await idle.wait()
-        retained = tracemalloc.get_traced_memory()[0] - before
-        go_on.set()
-        await task
-        return retained
-
-    tracemalloc.start()
-    try:
-        retained = asyncio.run(scenario())
-    finally:
-        tracemalloc.stop()
+    retained = retained_while_the_provider_is_silent(consume, [compressed[:-8]], compressed[-8:])
     assert retained < size // 2, retained  # the decompressor's own state, not the read

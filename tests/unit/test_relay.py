@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import tracemalloc
 from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
@@ -16,6 +15,7 @@ from mini_llm.hotpath import SSEEvent
 from mini_llm.observer import StreamObserver
 from mini_llm.open_streams import OpenStreams
 from mini_llm.relay import relay_body, relay_stream, scrubbed, send_whole
+from tests.unit.memory import retained_while_the_provider_is_silent, run_traced, traced_bytes
 
 
 def _event(data: str, name: str = "message") -> SSEEvent:
@@ -261,7 +261,7 @@ def test_an_idle_stream_holds_no_more_than_it_counts(chunks: Callable[[], Iterat
 
         async def source() -> AsyncIterator[bytes]:
             nonlocal before
-            before = tracemalloc.get_traced_memory()[0]
+            before = traced_bytes()
             for chunk in chunks():
                 yield chunk
             del chunk  # the test's own reference: a provider's reader lets go of what it handed on
@@ -275,17 +275,13 @@ def test_an_idle_stream_holds_no_more_than_it_counts(chunks: Callable[[], Iterat
 
         task = asyncio.create_task(relay())
         await idle.wait()
-        retained = tracemalloc.get_traced_memory()[0] - before
+        retained = traced_bytes() - before
         counted = streams.held
         release.set()
         await task
         return retained, counted
 
-    tracemalloc.start()
-    try:
-        retained, counted = asyncio.run(scenario())
-    finally:
-        tracemalloc.stop()
+    retained, counted = run_traced(scenario())
     assert counted > 0
     assert retained <= counted + slack, (retained, counted)
 
@@ -340,30 +336,9 @@ def test_every_answer_varies_on_origin() -> None:
 def test_the_scrub_keeps_nothing_of_the_last_read_while_the_provider_is_silent() -> None:
     size = 2 * 1024 * 1024
 
-    async def scenario() -> int:
-        idle, go_on = asyncio.Event(), asyncio.Event()
-        before = tracemalloc.get_traced_memory()[0]
+    async def consume(reads: AsyncIterator[bytes]) -> None:
+        async for piece in scrubbed(reads, b"sk-secret-key-1234"):
+            del piece  # the client took it
 
-        async def source() -> AsyncIterator[bytes]:
-            yield b"a" * size  # a fresh read: only the relay's frames keep it
-            idle.set()
-            await go_on.wait()  # the provider goes silent
-            yield b"b"
-
-        async def consume() -> None:
-            async for piece in scrubbed(source(), b"sk-secret-key-1234"):
-                del piece  # the client took it
-
-        task = asyncio.create_task(consume())
-        await idle.wait()
-        retained = tracemalloc.get_traced_memory()[0] - before
-        go_on.set()
-        await task
-        return retained
-
-    tracemalloc.start()
-    try:
-        retained = asyncio.run(scenario())
-    finally:
-        tracemalloc.stop()
+    retained = retained_while_the_provider_is_silent(consume, [b"a" * size], b"b")
     assert retained < size // 2, retained
