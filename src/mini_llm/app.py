@@ -200,7 +200,7 @@ class GatewayApp:
         headers = header_map(scope)
         req = Request(scope, receive, send, headers, "openai")
         try:
-            handler, route_protocol = self._admit(req, send, method, path)
+            handler, route_protocol = self._admit(req, method, path)
             req.protocol = _protocol_for(path, headers, route_protocol)
             await handler(ctx, req)
         except GatewayError as exc:
@@ -216,11 +216,8 @@ class GatewayApp:
             # A method is a token (RFC 9110 9.1): nothing to quote, only a length to bound.
             logger.info("%s %s %d %s", method[:CLIP_CHARS], clip(path), req.status, req.note)
 
-    def _admit(self, req: Request, send: Send, method: str, path: str) -> tuple[Handler, Protocol | None]:
-        """The route, once the request may be served: Host and Origin first (preflights end there), then the key.
-
-        `send` is the server's own: a preflight (its own Vary) and a CORS answer wrap it, not `req.send`.
-        """
+    def _admit(self, req: Request, method: str, path: str) -> tuple[Handler, Protocol | None]:
+        """The route, once the request may be served: Host and Origin first (preflights end there), then the key."""
         assert self.guard is not None, "made in lifespan startup"
         cross_origin = self.guard.admit(req.scope, req.headers)
         if cross_origin is not None:
@@ -229,9 +226,8 @@ class GatewayApp:
                 # serve, or for an unknown path, gets the 405 or 404 that request would.
                 if req.headers[b"access-control-request-method"].decode("latin-1") not in _methods_for(path):
                     return _lookup(method, path)
-                req.send = send
                 return _answer_preflight, None
-            req.send = with_headers(send, cors_headers(cross_origin))
+            req.send = with_headers(req.send, cors_headers(cross_origin))
         if self.auth is not None and path.startswith("/v1/"):
             self.auth.check(req.headers)
         return _lookup(method, path)
