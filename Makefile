@@ -90,4 +90,4 @@ constraints:
 	rm -rf $(PINS_VENV)
 
 clean:
-	rm -rf build $(VENV) $(PINS_VENV) src/*.egg-info src/mini_llm/*.so ext/*.c ext/*.html .pytest_cache .mypy_cache .ruff_cache
+	rm -rf build $(VENV) $(PINS_VENV) src/*.egg-info src/mini_llm/hotpath/*.so ext/*.c ext/*.html .pytest_cache .mypy_cache .ruff_cache

@@ -9,12 +9,12 @@ from dataclasses import dataclass
 
 import pytest
 
-from mini_llm import _buffer_py, _sse_py
 from mini_llm._flags import parse_flag
+from mini_llm.hotpath import _buffer_py, _sse_py
 
 TWIN_MODULES = {
-    "cython": ("mini_llm._sse_c", "mini_llm._buffer_c"),
-    "python": ("mini_llm._sse_py", "mini_llm._buffer_py"),
+    "cython": ("mini_llm.hotpath._sse_c", "mini_llm.hotpath._buffer_c"),
+    "python": ("mini_llm.hotpath._sse_py", "mini_llm.hotpath._buffer_py"),
 }
 
 

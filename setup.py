@@ -20,6 +20,7 @@ NO_EXTENSIONS = (
 )
 ANNOTATE = parse_flag("MINI_LLM_CYTHON_ANNOTATE", os.environ.get("MINI_LLM_CYTHON_ANNOTATE"))
 TRACE = parse_flag("MINI_LLM_CYTHON_TRACE", os.environ.get("MINI_LLM_CYTHON_TRACE"))
+# Built into mini_llm.hotpath, next to their pure twins; only mini_llm.hotpath imports them.
 STEMS = ("_sse_c", "_buffer_c")
 FIX = "install a C compiler (e.g. apt-get install gcc python3-dev) or set MINI_LLM_NO_EXTENSIONS=1"
 
@@ -49,7 +50,7 @@ def extensions() -> list[Extension]:
     print("mini-llm: Accelerated build (Cython hot path)", file=sys.stderr)
     macros = [("CYTHON_TRACE", "1")] if TRACE else []
     modules = [
-        Extension(f"mini_llm.{stem}", [f"ext/{stem}.pyx"], define_macros=macros, extra_compile_args=["-O3"])
+        Extension(f"mini_llm.hotpath.{stem}", [f"ext/{stem}.pyx"], define_macros=macros, extra_compile_args=["-O3"])
         for stem in STEMS
     ]
     directives = {"language_level": 3, "embedsignature": True, "linetrace": TRACE}

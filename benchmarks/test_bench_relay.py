@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING
 import pytest
 
 from mini_llm.asgi import Message
-from mini_llm.observer import StreamObserver
-from mini_llm.open_streams import OpenStreams
-from mini_llm.relay import relay_stream
+from mini_llm.gateway.observer import StreamObserver
+from mini_llm.gateway.open_streams import OpenStreams
+from mini_llm.gateway.relay import relay_stream
 from test_bench_sse import OPENAI, split
 
 if TYPE_CHECKING:

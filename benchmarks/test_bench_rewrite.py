@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from mini_llm.rewrite import read_envelope, with_model
+from mini_llm.gateway.rewrite import read_envelope, with_model
 
 if TYPE_CHECKING:
     from pytest_benchmark.fixture import BenchmarkFixture

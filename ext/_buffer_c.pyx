@@ -1,12 +1,12 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, auto_pickle=False
-"""Compiled twin of mini_llm._buffer_py: the same body buffer, copying with memcpy into a bytearray."""
+"""Compiled twin of mini_llm.hotpath._buffer_py: the same body buffer, copying with memcpy into a bytearray."""
 
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_FromStringAndSize
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_GET_SIZE
 from libc.string cimport memcpy
 
-from mini_llm._hotpath_errors import BodyTooLarge
+from mini_llm.hotpath.errors import BodyTooLarge
 
 __all__ = ["BodyBuffer"]
 

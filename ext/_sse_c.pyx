@@ -1,5 +1,5 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, auto_pickle=False
-"""Compiled twin of mini_llm._sse_py: the same WHATWG SSE splitter, scanning the chunk with C pointers."""
+"""Compiled twin of mini_llm.hotpath._sse_py: the same WHATWG SSE splitter, scanning the chunk with C pointers."""
 
 cimport cython
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
@@ -8,7 +8,7 @@ from cpython.list cimport PyList_Append
 from libc.stdlib cimport free, realloc
 from libc.string cimport memchr, memcmp, memcpy
 
-from mini_llm._hotpath_errors import DEFAULT_MAX_EVENT_SIZE, EventTooLarge
+from mini_llm.hotpath.errors import DEFAULT_MAX_EVENT_SIZE, EventTooLarge
 
 __all__ = ["SSEEvent", "SSESplitter"]
 

@@ -7,7 +7,7 @@ from typing import Final
 
 import msgspec
 
-from mini_llm import mock
+from mini_llm.upstream import mock_provider as mock
 
 MODEL: Final = "gpt-4o-mini"
 # The mock streams a role chunk, one chunk per token, a stop chunk and [DONE]: 47 tokens make 50 events.

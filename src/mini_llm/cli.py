@@ -102,7 +102,7 @@ def _serve(args: argparse.Namespace) -> int:
     if hotpath.FALLBACK_REASON:
         log.warning("hot path: %s", hotpath.FALLBACK_REASON)
     return server.run(
-        "mini_llm.app:app",
+        "mini_llm.gateway.app:app",
         settings.host,
         port,
         settings.workers,
@@ -128,7 +128,7 @@ def _mock_upstream(args: argparse.Namespace) -> int:
     except server.PortUnavailable as exc:
         return _fail(str(exc), EXIT_PORT)
     return server.run(
-        "mini_llm.mock_upstream:app", args.host, port, args.workers, 5, 0, "mini-llm mock upstream", args.ready_file
+        "mini_llm.tools.mock_server:app", args.host, port, args.workers, 5, 0, "mini-llm mock upstream", args.ready_file
     )
 
 
@@ -146,7 +146,7 @@ def _config_check(args: argparse.Namespace) -> int:
 
 
 def _smoke(args: argparse.Namespace) -> int:
-    from mini_llm import smoke
+    from mini_llm.tools import smoke
 
     try:
         url = smoke.gateway_url(args.url)
@@ -164,7 +164,7 @@ def _smoke(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from mini_llm.bench import Options, bench
+    from mini_llm.tools.bench import Options, bench
 
     options = Options(
         concurrency=args.concurrency,

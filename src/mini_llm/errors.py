@@ -8,7 +8,7 @@ import msgspec
 
 from mini_llm.asgi import Headers
 
-Protocol = Literal["openai", "anthropic"]
+Dialect = Literal["openai", "anthropic"]
 
 # How much of a client-supplied value an error message or the access log quotes.
 CLIP_CHARS: Final = 200
@@ -89,7 +89,7 @@ def anthropic_type(status: int) -> str:
     return "api_error" if status >= 500 else "invalid_request_error"
 
 
-def error_body(protocol: Protocol, error: GatewayError) -> bytes:
+def error_body(protocol: Dialect, error: GatewayError) -> bytes:
     """The JSON body the protocol's SDK turns into its own exception class."""
     if protocol == "anthropic":
         return msgspec.json.encode(
@@ -107,7 +107,7 @@ def error_body(protocol: Protocol, error: GatewayError) -> bytes:
     )
 
 
-def stream_error_event(protocol: Protocol, error: GatewayError) -> bytes:
+def stream_error_event(protocol: Dialect, error: GatewayError) -> bytes:
     """An SSE frame reporting an error after the 200 status went out (PROTOCOLS.md 2.4, 3.4)."""
     body = error_body(protocol, error)
     if protocol == "anthropic":

@@ -14,7 +14,7 @@ def serving_hosts() -> list[str]:
     """The local address of every bound, unconnected TCP socket this process holds: where it serves.
 
     The app cannot ask its ASGI server where it listens (lifespan carries no address), and
-    `granian mini_llm.app:app --host 0.0.0.0` bypasses MINI_LLM_HOST: the socket itself tells.
+    `granian mini_llm.gateway.app:app --host 0.0.0.0` bypasses MINI_LLM_HOST: the socket itself tells.
     granian's workers call listen() only after lifespan startup, so a bound socket without a
     peer counts, not only a listening one; a connected socket (one with a peer) never does.
     """

@@ -60,3 +60,16 @@ class Provider:
     def __repr__(self) -> str:
         # NOTE: never print keys, not even in a debug repr.
         return f"Provider(name={self.name!r}, protocol={self.protocol!r}, keys={len(self.keys)})"
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where one request goes: the provider, the upstream model name and the key to use.
+
+    `secret` is the key's bytes, what the response scrub masks (None without a key).
+    """
+
+    provider: Provider
+    model: str
+    key: str | None = field(repr=False)  # never in a repr, log or traceback
+    secret: bytes | None = field(repr=False)  # required: a Target without it would go unscrubbed

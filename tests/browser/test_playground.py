@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, Request, expect
 
-from mini_llm.mock import WORDS
+from mini_llm.upstream.mock_provider import WORDS
 from tests.e2e.fake_upstream import ANTHROPIC_KEY, OPENAI_KEYS, FakeUpstream
 from tests.e2e.gateway_process import GatewayProcess
 from tests.e2e.http_client import request

@@ -36,7 +36,7 @@ models = ["llama3:8b"]
         "ANTHROPIC_API_KEY": ANTHROPIC_KEY,
         "ANTHROPIC_BASE_URL": upstream.base,
         "MINI_LLM_MODEL_ALIASES": ALIASES,
-        "MINI_LLM_UPSTREAM_TIMEOUT": "1",
+        "MINI_LLM_UPSTREAM_TIMEOUT": "3",  # long enough for a loaded 2-core CI machine
         "MINI_LLM_LOG_REQUESTS": "1",
         "MINI_LLM_CONFIG": config,
     }

@@ -12,8 +12,8 @@ import sys
 import pytest
 import uvloop
 
-from mini_llm.bench_load import Load, Tally, drive, percentile
-from mini_llm.bench_report import document, result, table
+from mini_llm.tools.bench.load import Load, Tally, drive, percentile
+from mini_llm.tools.bench.report import document, result, table
 from tests.e2e.gateway_process import GatewayProcess, run_cli
 from tests.e2e.launch import LAUNCHES, Launch
 

@@ -19,8 +19,8 @@ import pytest
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
-from mini_llm.app import ROUTES
-from mini_llm.routes.openai import MODELS_PREFIX
+from mini_llm.gateway.app import ROUTES
+from mini_llm.gateway.routes.openai import MODELS_PREFIX
 from tests.e2e import http_client
 from tests.e2e.conftest import gateway_env
 from tests.e2e.fake_upstream import FakeUpstream

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mini_llm.request_headers import WARNED_NAMES_LIMIT
+from mini_llm.upstream.request_headers import WARNED_NAMES_LIMIT
 from tests.e2e.conftest import gateway_env
 from tests.e2e.fake_upstream import FakeUpstream
 from tests.e2e.gateway_process import GatewayProcess

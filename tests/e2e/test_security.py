@@ -79,7 +79,7 @@ def _granian_command(host: str, port: int) -> list[str]:
         host,
         "--port",
         str(port),
-        "mini_llm.app:app",
+        "mini_llm.gateway.app:app",
     ]
 
 
@@ -308,7 +308,7 @@ class TestOpenBeyondLoopback:
 
 
 class TestStartedByAnotherServer:
-    """`granian mini_llm.app:app` skips `mini-llm serve`: the app checks the address it really serves on."""
+    """`granian mini_llm.gateway.app:app` skips `mini-llm serve`: the app checks the address it really serves on."""
 
     def test_a_wide_bind_without_keys_fails_startup_with_the_line_serve_prints(self) -> None:
         result = subprocess.run(

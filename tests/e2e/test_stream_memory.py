@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from mini_llm.app import GatewayApp
 from mini_llm.asgi import Message
+from mini_llm.gateway.app import GatewayApp
 from mini_llm.sdk import MockUpstream
 
 STREAMS = 20

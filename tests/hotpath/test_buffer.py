@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from mini_llm._hotpath_errors import BodyTooLarge
+from mini_llm.hotpath.errors import BodyTooLarge
 
 if TYPE_CHECKING:
     from conftest import HotPathImpl

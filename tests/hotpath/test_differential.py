@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mini_llm._hotpath_errors import BodyTooLarge, EventTooLarge
+from mini_llm.hotpath.errors import BodyTooLarge, EventTooLarge
 from tests.hotpath.sse_cases import SplitterLike
 
 if TYPE_CHECKING:

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mini_llm._hotpath_errors import EventTooLarge
+from mini_llm.hotpath.errors import EventTooLarge
 
 if TYPE_CHECKING:
     from conftest import HotPathImpl

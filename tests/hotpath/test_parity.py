@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from mini_llm._hotpath_errors import EventTooLarge
+from mini_llm.hotpath.errors import EventTooLarge
 
 if TYPE_CHECKING:
     from conftest import HotPathImpl

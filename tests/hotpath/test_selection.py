@@ -45,14 +45,14 @@ def test_compiled_twin_is_selected_in_this_process() -> None:
 def test_unset_or_false_selects_compiled(value: str | None) -> None:
     result = run_selector(value)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["cython", "mini_llm._sse_c"]
+    assert result.stdout.split() == ["cython", "mini_llm.hotpath._sse_c"]
 
 
 @pytest.mark.parametrize("value", ["1", "true", "YES", "on"])
 def test_true_selects_pure(value: str) -> None:
     result = run_selector(value)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["python", "mini_llm._sse_py"]
+    assert result.stdout.split() == ["python", "mini_llm.hotpath._sse_py"]
 
 
 def test_unknown_word_is_a_startup_error() -> None:

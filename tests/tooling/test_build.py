@@ -77,5 +77,5 @@ def test_sdist_ships_the_pyx_sources_and_builds_a_compiled_wheel(tmp_path: Path)
     assert "-cp3" in wheel.name and "linux" in wheel.name, wheel.name
     with zipfile.ZipFile(wheel) as built:
         members = built.namelist()
-    assert any(name.startswith("mini_llm/_sse_c.") and name.endswith(".so") for name in members)
-    assert "mini_llm/_sse_c.pyi" in members and "mini_llm/py.typed" in members
+    assert any(name.startswith("mini_llm/hotpath/_sse_c.") and name.endswith(".so") for name in members)
+    assert "mini_llm/hotpath/_sse_c.pyi" in members and "mini_llm/py.typed" in members

@@ -7,14 +7,14 @@ import asyncio
 import pytest
 
 from mini_llm.asgi import Message
-from mini_llm.browser_guard import (
+from mini_llm.errors import GatewayError
+from mini_llm.gateway.browser_guard import (
     BrowserGuard,
     cors_headers,
     is_preflight,
     preflight_headers,
     with_headers,
 )
-from mini_llm.errors import GatewayError
 from mini_llm.hosts import host_name, is_loopback
 
 SCOPE = {"scheme": "http", "path": "/v1/chat/completions"}

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from mini_llm.client_auth import ClientAuth
 from mini_llm.errors import GatewayError, error_body
+from mini_llm.gateway.client_auth import ClientAuth
 
 KEY = b"gw-unit-key-0001"
 OTHER = b"gw-unit-key-0002"

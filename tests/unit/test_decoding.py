@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from mini_llm.decoding import MAX_EXPANSION, STEP, BodyDecoder, decoded, decoder_for
 from mini_llm.errors import UpstreamUnreachable
+from mini_llm.gateway.decoding import MAX_EXPANSION, STEP, BodyDecoder, decoded, decoder_for
 from tests.unit.memory import retained_while_the_provider_is_silent
 
 BODY = b'{"choices":[{"message":{"content":"caf\xc3\xa9 ' + bytes(range(256)) * 300 + b'"}}]}'

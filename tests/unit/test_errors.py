@@ -8,8 +8,8 @@ import pytest
 
 from mini_llm.errors import (
     CLIP_CHARS,
+    Dialect,
     GatewayError,
-    Protocol,
     UpstreamTimeout,
     UpstreamUnreachable,
     anthropic_type,
@@ -131,7 +131,7 @@ class TestStreamErrorEvent:
         ("protocol", "event_name", "type_"),
         [("openai", "message", "server_error"), ("anthropic", "error", "timeout_error")],
     )
-    def test_frames_parse_as_one_sse_event(self, protocol: Protocol, event_name: str, type_: str) -> None:
+    def test_frames_parse_as_one_sse_event(self, protocol: Dialect, event_name: str, type_: str) -> None:
         # A newline in the message must stay escaped inside the one data line.
         error = GatewayError(504, "line one\nline two")
         frame = stream_error_event(protocol, error)

@@ -158,7 +158,8 @@ def test_library_records_are_redacted_with_the_servers_log_config() -> None:
 
 def test_library_records_are_redacted_when_the_asgi_server_configured_no_logging() -> None:
     err = _stderr_of(
-        "from mini_llm.app import log_to_stderr_where_unconfigured; log_to_stderr_where_unconfigured()", _FROM_LIBRARIES
+        "from mini_llm.gateway.app import log_to_stderr_where_unconfigured; log_to_stderr_where_unconfigured()",
+        _FROM_LIBRARIES,
     )
     assert KEY not in err
     assert " ERROR asyncio: Task exception was never retrieved: ***\n" in err

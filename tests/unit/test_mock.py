@@ -10,9 +10,9 @@ from typing import Any
 import msgspec
 import pytest
 
-from mini_llm import mock
 from mini_llm.errors import GatewayError
 from mini_llm.hotpath import SSEEvent, SSESplitter
+from mini_llm.upstream import mock_provider as mock
 
 WORDS = ("Hello", " from", " the", " mini-llm", " mock", " provider", ".")
 TEXT = "Hello from the mini-llm mock provider."

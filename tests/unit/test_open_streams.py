@@ -9,10 +9,10 @@ import pytest
 
 from mini_llm.asgi import Message
 from mini_llm.config import ConfigError, load_settings
-from mini_llm.errors import Protocol, UpstreamUnreachable
-from mini_llm.observer import StreamObserver
-from mini_llm.open_streams import OpenStreams, StreamEnded, StreamHandle, drain_timed_out
-from mini_llm.relay import relay_stream
+from mini_llm.errors import Dialect, UpstreamUnreachable
+from mini_llm.gateway.observer import StreamObserver
+from mini_llm.gateway.open_streams import OpenStreams, StreamEnded, StreamHandle, drain_timed_out
+from mini_llm.gateway.relay import relay_stream
 
 
 def test_the_biggest_holder_is_ended_and_its_bytes_released_at_once() -> None:
@@ -60,7 +60,7 @@ def _sse_source(first: bytes, release: asyncio.Event) -> AsyncIterator[bytes]:
 
 
 @pytest.mark.parametrize("protocol", ["openai", "anthropic"])
-def test_an_idle_stream_ended_by_the_drain_sends_an_error_event_and_its_end(protocol: Protocol) -> None:
+def test_an_idle_stream_ended_by_the_drain_sends_an_error_event_and_its_end(protocol: Dialect) -> None:
     async def scenario() -> list[Message]:
         streams = OpenStreams(1 << 20)
         sent: list[Message] = []

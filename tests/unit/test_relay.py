@@ -9,12 +9,12 @@ from collections.abc import AsyncIterator, Callable, Iterator
 import pytest
 
 from mini_llm.asgi import Message, Receive
-from mini_llm.disconnect import DisconnectWatch
-from mini_llm.errors import Protocol
+from mini_llm.errors import Dialect
+from mini_llm.gateway.disconnect import DisconnectWatch
+from mini_llm.gateway.observer import StreamObserver
+from mini_llm.gateway.open_streams import OpenStreams
+from mini_llm.gateway.relay import relay_body, relay_stream, scrubbed, send_whole
 from mini_llm.hotpath import SSEEvent
-from mini_llm.observer import StreamObserver
-from mini_llm.open_streams import OpenStreams
-from mini_llm.relay import relay_body, relay_stream, scrubbed, send_whole
 from tests.unit.memory import retained_while_the_provider_is_silent, run_traced, traced_bytes
 
 
@@ -60,7 +60,7 @@ def test_malformed_events_are_counted_not_raised() -> None:
     assert (anthropic_observer.malformed, anthropic_observer.events) == (3, 3)
 
 
-def _relay(chunks: list[bytes], key: str | None = None, protocol: Protocol = "openai") -> tuple[list[bytes], bool]:
+def _relay(chunks: list[bytes], key: str | None = None, protocol: Dialect = "openai") -> tuple[list[bytes], bool]:
     """Run relay_stream over `chunks`; returns the bodies sent and whether the last one closed."""
     sent: list[Message] = []
 

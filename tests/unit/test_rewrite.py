@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mini_llm.errors import GatewayError
-from mini_llm.rewrite import Envelope, read_envelope, with_model
+from mini_llm.gateway.rewrite import Envelope, read_envelope, with_model
 
 _RAW_TOP_LEVEL = msgspec.json.Decoder(dict[str, msgspec.Raw])
 

@@ -10,8 +10,8 @@ import pytest
 
 from mini_llm.config import load_settings
 from mini_llm.errors import GatewayError
+from mini_llm.gateway.routing import Router
 from mini_llm.providers import WireProtocol
-from mini_llm.routing import Router
 
 KEYS = ("sk-one-1111111111", "sk-two-2222222222", "sk-three-333333333")
 ANTHROPIC_KEY = "sk-ant-4444444444"

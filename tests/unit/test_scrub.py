@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from mini_llm.scrub import StreamScrubber, mask
+from mini_llm.gateway.scrub import StreamScrubber, mask
 
 KEY = "sk-proj-secret-KEY-0123456789"
 SECRET = KEY.encode()

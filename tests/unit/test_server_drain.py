@@ -18,7 +18,11 @@ def _exit_at_once() -> None:
 
 def test_a_stop_skips_workers_being_respawned_or_reaped_and_still_stops(tmp_path: Path) -> None:
     server = _DrainingGranian(
-        "mini_llm.app:app", drain_marker=str(tmp_path / "draining"), drain_delay=0, banner="test", ready_file=None
+        "mini_llm.gateway.app:app",
+        drain_marker=str(tmp_path / "draining"),
+        drain_delay=0,
+        banner="test",
+        ready_file=None,
     )
     server.pid = os.getpid()  # serve() sets it; this is the main process
     # granian's own worker objects (untyped): one made but not started yet, so without a pid.

@@ -10,9 +10,8 @@ import aiohttp
 from aiohttp import web
 from aiohttp.client_reqrep import ConnectionKey
 
-from mini_llm.providers import Provider
-from mini_llm.routing import Target
-from mini_llm.upstream import Upstream, connect_failure_reason
+from mini_llm.providers import Provider, Target
+from mini_llm.upstream.aiohttp_client import Upstream, connect_failure_reason
 from tests.unit.memory import run_traced, traced_bytes
 
 SIZE = 100 * 1024  # under aiohttp's read-pause mark, so it all sits in the buffer for one read

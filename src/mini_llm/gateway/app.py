@@ -12,25 +12,25 @@ from typing import Final
 
 from mini_llm import hotpath, log_redaction
 from mini_llm.asgi import Receive, Scope, Send, header_map
-from mini_llm.browser_guard import (
+from mini_llm.config import ConfigError, Settings, load_settings
+from mini_llm.errors import CLIP_CHARS, ClientDisconnected, Dialect, GatewayError, clip, error_body
+from mini_llm.gateway.browser_guard import (
     BrowserGuard,
     cors_headers,
     is_preflight,
     preflight_headers,
     with_headers,
 )
-from mini_llm.client_auth import ClientAuth
-from mini_llm.config import ConfigError, Settings, load_settings
-from mini_llm.context import Context, Request
-from mini_llm.errors import CLIP_CHARS, ClientDisconnected, GatewayError, Protocol, clip, error_body
+from mini_llm.gateway.client_auth import ClientAuth
+from mini_llm.gateway.context import Context, Request
+from mini_llm.gateway.pipeline import JSON_HEADERS
+from mini_llm.gateway.relay import send_whole
+from mini_llm.gateway.routes import anthropic, openai, ops, playground
+from mini_llm.gateway.routing import Router
 from mini_llm.hosts import host_name, is_loopback
 from mini_llm.listening import serving_hosts
-from mini_llm.relay import send_whole
-from mini_llm.routes import anthropic, openai, ops, playground
-from mini_llm.routes.proxy import JSON_HEADERS
-from mini_llm.routing import Router
 from mini_llm.server import PLAIN_FORMAT, SERVER_PID_ENV, on_drain_signal, tie_worker_to_server
-from mini_llm.upstream import Upstream
+from mini_llm.upstream.aiohttp_client import Upstream
 
 logger = logging.getLogger("mini_llm")
 
@@ -42,7 +42,7 @@ GC_THRESHOLDS: Final = (50_000, 10, 10)
 
 Handler = Callable[[Context, Request], Awaitable[None]]
 
-ROUTES: Final[dict[tuple[str, str], tuple[Handler, Protocol | None]]] = {
+ROUTES: Final[dict[tuple[str, str], tuple[Handler, Dialect | None]]] = {
     ("GET", "/health"): (ops.health, "openai"),
     ("HEAD", "/health"): (ops.health, "openai"),
     ("GET", "/ready"): (ops.ready, "openai"),
@@ -61,10 +61,10 @@ _METHODS_BY_PATH: Final[dict[str, list[str]]] = {}
 for _method, _path in ROUTES:
     _METHODS_BY_PATH.setdefault(_path, []).append(_method)
 # For errors raised before the route is looked up (Host, Origin, key): the shape of the path's route.
-_PROTOCOL_BY_PATH: Final[dict[str, Protocol | None]] = {path: protocol for (_, path), (_, protocol) in ROUTES.items()}
+_PROTOCOL_BY_PATH: Final[dict[str, Dialect | None]] = {path: protocol for (_, path), (_, protocol) in ROUTES.items()}
 
 
-def _protocol_for(path: str, headers: dict[bytes, bytes], route_protocol: Protocol | None) -> Protocol:
+def _protocol_for(path: str, headers: dict[bytes, bytes], route_protocol: Dialect | None) -> Dialect:
     """The route's own protocol; on shared or unknown paths, Anthropic's for clients that say so."""
     if route_protocol is not None:
         return route_protocol
@@ -82,7 +82,7 @@ def _methods_for(path: str) -> list[str]:
     return ["GET"] if _is_model_path(path) else _METHODS_BY_PATH.get(path, [])
 
 
-def _lookup(method: str, path: str) -> tuple[Handler, Protocol | None]:
+def _lookup(method: str, path: str) -> tuple[Handler, Dialect | None]:
     route = ROUTES.get((method, path))
     if route is not None:
         return route
@@ -108,7 +108,7 @@ async def _answer_preflight(ctx: Context, req: Request) -> None:
 def _as_bound(settings: Settings) -> Settings:
     """`settings` with the address the server really listens on, when that is wider than MINI_LLM_HOST says.
 
-    An ASGI server run directly (`granian mini_llm.app:app --host 0.0.0.0`) binds its own address;
+    An ASGI server run directly (`granian mini_llm.gateway.app:app --host 0.0.0.0`) binds its own address;
     the exposure check and the Host check must go by that one.
     """
     if not is_loopback(host_name(settings.host)):
@@ -216,7 +216,7 @@ class GatewayApp:
             # A method is a token (RFC 9110 9.1): nothing to quote, only a length to bound.
             logger.info("%s %s %d %s", method[:CLIP_CHARS], clip(path), req.status, req.note)
 
-    def _admit(self, req: Request, method: str, path: str) -> tuple[Handler, Protocol | None]:
+    def _admit(self, req: Request, method: str, path: str) -> tuple[Handler, Dialect | None]:
         """The route, once the request may be served: Host and Origin first (preflights end there), then the key."""
         assert self.guard is not None, "made in lifespan startup"
         cross_origin = self.guard.admit(req.scope, req.headers)

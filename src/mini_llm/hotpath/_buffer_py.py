@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mini_llm._hotpath_errors import BodyTooLarge
+from mini_llm.hotpath.errors import BodyTooLarge
 
 __all__ = ["BodyBuffer"]
 

@@ -3,23 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 
 from mini_llm.errors import GatewayError, clip
-from mini_llm.providers import MOCK, Provider, WireProtocol
-
-
-@dataclass(frozen=True, slots=True)
-class Target:
-    """Where one request goes: the provider, the upstream model name and the key to use.
-
-    `secret` is the key's bytes, what the response scrub masks (None without a key).
-    """
-
-    provider: Provider
-    model: str
-    key: str | None = field(repr=False)  # never in a repr, log or traceback
-    secret: bytes | None = field(repr=False)  # required: a Target without it would go unscrubbed
+from mini_llm.providers import MOCK, Provider, Target, WireProtocol
 
 
 class Router:

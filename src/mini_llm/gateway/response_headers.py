@@ -7,7 +7,7 @@ import re
 from typing import Final
 
 from mini_llm.asgi import Headers
-from mini_llm.scrub import mask
+from mini_llm.gateway.scrub import mask
 
 logger = logging.getLogger("mini_llm")
 

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any, Final, TextIO
 
 from mini_llm import __version__
-from mini_llm.bench_load import Load, Tally, percentile
+from mini_llm.tools.bench.load import Load, Tally, percentile
 
 _COMPARED: Final = ("rate", "p50_ms", "p99_ms")
 

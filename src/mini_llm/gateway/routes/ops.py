@@ -5,9 +5,9 @@ from __future__ import annotations
 import msgspec
 
 from mini_llm import __version__, hotpath
-from mini_llm.context import Context, Request
-from mini_llm.relay import send_whole
-from mini_llm.routes.proxy import JSON_HEADERS
+from mini_llm.gateway.context import Context, Request
+from mini_llm.gateway.pipeline import JSON_HEADERS
+from mini_llm.gateway.relay import send_whole
 
 
 def _unless_head(req: Request, body: bytes) -> bytes:

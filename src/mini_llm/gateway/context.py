@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 
 from mini_llm.asgi import Receive, Scope, Send
 from mini_llm.config import Settings
-from mini_llm.errors import Protocol
-from mini_llm.open_streams import OpenStreams, drain_timed_out
-from mini_llm.routing import Router
-from mini_llm.upstream import Upstream
+from mini_llm.errors import Dialect
+from mini_llm.gateway.open_streams import OpenStreams, drain_timed_out
+from mini_llm.gateway.routing import Router
+from mini_llm.upstream.aiohttp_client import Upstream
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +56,7 @@ class Request:
     receive: Receive
     send: Send
     headers: dict[bytes, bytes]
-    protocol: Protocol
+    protocol: Dialect
     started: bool = False
     client_gone: bool = False
     status: int = 0

@@ -7,8 +7,7 @@ from collections.abc import Mapping
 from typing import Final
 
 from mini_llm.errors import clip
-from mini_llm.providers import DEFAULT_ANTHROPIC_VERSION
-from mini_llm.routing import Target
+from mini_llm.providers import DEFAULT_ANTHROPIC_VERSION, Target
 
 logger = logging.getLogger("mini_llm")
 

@@ -10,11 +10,11 @@ from collections.abc import AsyncIterator
 from typing import Final
 
 from mini_llm.asgi import Headers, Send
-from mini_llm.errors import GatewayError, Protocol, UpstreamUnreachable, stream_error_event
+from mini_llm.errors import Dialect, GatewayError, UpstreamUnreachable, stream_error_event
+from mini_llm.gateway.observer import StreamObserver
+from mini_llm.gateway.open_streams import StreamHandle
+from mini_llm.gateway.scrub import StreamScrubber, mask
 from mini_llm.hotpath import EventTooLarge, SSESplitter
-from mini_llm.observer import StreamObserver
-from mini_llm.open_streams import StreamHandle
-from mini_llm.scrub import StreamScrubber, mask
 
 # A body up to this size with a known length is read whole and sent as one message (the usual
 # answer); anything bigger, or of unknown length, is relayed piece by piece as it arrives.
@@ -92,7 +92,7 @@ async def relay_stream(
     send: Send,
     headers: Headers,
     chunks: AsyncIterator[bytes],
-    protocol: Protocol,
+    protocol: Dialect,
     observer: StreamObserver,
     secret: bytes | None,
     stream: StreamHandle,

@@ -1,4 +1,4 @@
-"""Stub of the compiled body buffer (ext/_buffer_c.pyx); behaviour is documented in mini_llm._buffer_py."""
+"""Stub of the compiled body buffer (ext/_buffer_c.pyx); behaviour is documented in mini_llm.hotpath._buffer_py."""
 
 from typing_extensions import disjoint_base
 

@@ -6,19 +6,19 @@ import asyncio
 import time
 from dataclasses import dataclass
 
-from mini_llm import mock
 from mini_llm.asgi import Headers
-from mini_llm.context import Context, Request
-from mini_llm.decoding import decoded, decoder_for
-from mini_llm.disconnect import DisconnectWatch
 from mini_llm.errors import ClientDisconnected, GatewayError, clip
+from mini_llm.gateway.context import Context, Request
+from mini_llm.gateway.decoding import decoded, decoder_for
+from mini_llm.gateway.disconnect import DisconnectWatch
+from mini_llm.gateway.observer import StreamObserver
+from mini_llm.gateway.relay import WHOLE_BODY_BYTES, relay_body, relay_stream, scrubbed, send_whole
+from mini_llm.gateway.response_headers import relayed_headers
+from mini_llm.gateway.rewrite import read_envelope, with_model
+from mini_llm.gateway.scrub import mask
 from mini_llm.hotpath import BodyBuffer, BodyTooLarge
-from mini_llm.observer import StreamObserver
-from mini_llm.relay import WHOLE_BODY_BYTES, relay_body, relay_stream, scrubbed, send_whole
-from mini_llm.response_headers import relayed_headers
-from mini_llm.rewrite import read_envelope, with_model
-from mini_llm.routing import Target
-from mini_llm.scrub import mask
+from mini_llm.providers import Target
+from mini_llm.upstream import mock_provider as mock
 
 JSON_HEADERS: Headers = [(b"content-type", b"application/json")]
 

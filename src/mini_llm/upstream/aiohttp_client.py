@@ -13,8 +13,8 @@ import aiohttp
 from yarl import URL
 
 from mini_llm.errors import GatewayError, UpstreamTimeout, UpstreamUnreachable
-from mini_llm.request_headers import upstream_headers
-from mini_llm.routing import Target
+from mini_llm.providers import Target
+from mini_llm.upstream.request_headers import upstream_headers
 
 # What the aiohttp client raises for a provider that fails; mapped to 502/504 by Upstream._failure.
 _CLIENT_FAILURES: Final = (TimeoutError, aiohttp.ClientError)

@@ -20,10 +20,10 @@ from typing import Any, Final
 import aiohttp
 import uvloop
 
-from mini_llm.bench_load import Load, drive
-from mini_llm.bench_procs import Child, ChildFailed, Children
-from mini_llm.bench_report import Progress, document, result, table
 from mini_llm.config import without_gateway_settings
+from mini_llm.tools.bench.load import Load, drive
+from mini_llm.tools.bench.procs import Child, ChildFailed, Children
+from mini_llm.tools.bench.report import Progress, document, result, table
 
 EXIT_OK: Final = 0
 EXIT_ERRORS: Final = 1

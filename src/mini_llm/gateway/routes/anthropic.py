@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from mini_llm.context import Context, Request
-from mini_llm.routes.proxy import forward
+from mini_llm.gateway.context import Context, Request
+from mini_llm.gateway.pipeline import forward
 
 
 async def messages(ctx: Context, req: Request) -> None:

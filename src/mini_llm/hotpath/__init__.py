@@ -7,7 +7,7 @@ import sys
 from typing import TYPE_CHECKING, Final, Literal
 
 from mini_llm._flags import parse_flag
-from mini_llm._hotpath_errors import BodyTooLarge, EventTooLarge, HotPathError
+from mini_llm.hotpath.errors import BodyTooLarge, EventTooLarge, HotPathError
 
 __all__ = [
     "FALLBACK_REASON",
@@ -31,19 +31,19 @@ NO_EXTENSIONS: Final[bool] = (
 FALLBACK_REASON: str = ""
 
 if TYPE_CHECKING or NO_EXTENSIONS:
-    from mini_llm._buffer_py import BodyBuffer
-    from mini_llm._sse_py import SSEEvent, SSESplitter
+    from mini_llm.hotpath._buffer_py import BodyBuffer
+    from mini_llm.hotpath._sse_py import SSEEvent, SSESplitter
 
     IMPLEMENTATION: Literal["cython", "python"] = "python"
 else:
     try:
-        from mini_llm._buffer_c import BodyBuffer
-        from mini_llm._sse_c import SSEEvent, SSESplitter
+        from mini_llm.hotpath._buffer_c import BodyBuffer
+        from mini_llm.hotpath._sse_c import SSEEvent, SSESplitter
 
         IMPLEMENTATION = "cython"
     except ImportError as exc:  # pragma: no cover - only a broken install lands here; logged at start-up
-        from mini_llm._buffer_py import BodyBuffer
-        from mini_llm._sse_py import SSEEvent, SSESplitter
+        from mini_llm.hotpath._buffer_py import BodyBuffer
+        from mini_llm.hotpath._sse_py import SSEEvent, SSESplitter
 
         IMPLEMENTATION = "python"
         FALLBACK_REASON = f"compiled hot path failed to import ({exc}); reinstall with a C compiler"

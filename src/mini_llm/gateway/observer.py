@@ -7,7 +7,7 @@ from typing import Any
 
 import msgspec
 
-from mini_llm.errors import Protocol
+from mini_llm.errors import Dialect
 from mini_llm.hotpath import SSEEvent
 
 
@@ -38,7 +38,7 @@ class StreamObserver:
         "usage",
     )
 
-    def __init__(self, protocol: Protocol) -> None:
+    def __init__(self, protocol: Dialect) -> None:
         self.protocol = protocol
         self.started = time.perf_counter()
         self.events = 0

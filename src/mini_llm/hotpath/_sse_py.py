@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Final, NoReturn
 
-from mini_llm._hotpath_errors import DEFAULT_MAX_EVENT_SIZE, EventTooLarge
+from mini_llm.hotpath.errors import DEFAULT_MAX_EVENT_SIZE, EventTooLarge
 
 __all__ = ["SSEEvent", "SSESplitter"]
 

@@ -1,4 +1,4 @@
-"""Stub of the compiled SSE splitter (ext/_sse_c.pyx); behaviour is documented in mini_llm._sse_py."""
+"""Stub of the compiled SSE splitter (ext/_sse_c.pyx); behaviour is documented in mini_llm.hotpath._sse_py."""
 
 from typing import ClassVar
 

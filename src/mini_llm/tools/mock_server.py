@@ -5,12 +5,12 @@ from __future__ import annotations
 import os
 from typing import Final
 
-from mini_llm import mock
 from mini_llm.asgi import Headers, Receive, Scope, Send
 from mini_llm.config import load_settings
-from mini_llm.errors import GatewayError, Protocol, error_body
-from mini_llm.relay import send_whole
+from mini_llm.errors import Dialect, GatewayError, error_body
+from mini_llm.gateway.relay import send_whole
 from mini_llm.server import tie_worker_to_server
+from mini_llm.upstream import mock_provider as mock
 
 # Served path -> mock endpoint: OpenAI routes under /v1, Anthropic's at /v1/messages.
 _ENDPOINTS: Final = {
@@ -44,7 +44,7 @@ class MockUpstreamApp:
         if scope["type"] != "http":
             return
         path: str = scope["path"]
-        protocol: Protocol = "anthropic" if path.startswith("/v1/messages") else "openai"
+        protocol: Dialect = "anthropic" if path.startswith("/v1/messages") else "openai"
         try:
             await self._answer(scope, receive, send, path)
         except GatewayError as exc:

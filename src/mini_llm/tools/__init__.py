@@ -1,0 +1,1 @@
+"""Developer tools (bench, smoke, the mock server); the runtime never imports them."""

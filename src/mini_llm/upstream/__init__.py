@@ -1,0 +1,69 @@
+"""Everything that talks to a provider, behind one interface the pipeline owns.
+
+The pipeline sees only `Upstream` and `UpstreamResponse`: status, headers as `(bytes, bytes)`
+pairs, and the body through `read()` or `chunks()`. No client library's type crosses this line,
+so the built-in mock provider, the fast HTTP/1.1 client and the aiohttp client are
+interchangeable per provider. Every failure is raised as the gateway's own 502 or 504.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Protocol
+
+from mini_llm.providers import Target
+
+# The body as the buffers that go out in order: the client's bytes, or three views around a new model.
+Body = Sequence[bytes | memoryview]
+
+
+class UpstreamResponse(Protocol):
+    """One provider answer whose status line and headers are in; the body is read once, either way."""
+
+    status: int
+    # Header names in lower case, values as sent, in order, repeated headers kept.
+    headers: list[tuple[bytes, bytes]]
+    # The length the framing declares (Content-Length), None when the body is chunked or close-delimited.
+    content_length: int | None
+
+    @property
+    def is_event_stream(self) -> bool:
+        """True for `text/event-stream`: relayed event by event."""
+        ...
+
+    async def read(self) -> bytes:
+        """The whole body; raises a GatewayError (502/504) if the provider fails on the way."""
+        ...
+
+    def chunks(self) -> AsyncIterator[bytes]:
+        """The body piece by piece as it arrives, with the same errors as `read`."""
+        ...
+
+    def close(self) -> None:
+        """Release the answer: a no-op after a complete read, else the connection is dropped."""
+        ...
+
+
+class Upstream(Protocol):
+    """A way to reach providers: opened in lifespan start-up, closed at shutdown."""
+
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def send(self, target: Target, path: str, body: Body, client: Mapping[bytes, bytes]) -> UpstreamResponse:
+        """POST the body to `path` of the target's provider; return once the status line and headers are in."""
+        ...
+
+
+def header_values(headers: list[tuple[bytes, bytes]], name: bytes) -> list[bytes]:
+    """Every value of one (lower-case) header name, in order."""
+    return [value for key, value in headers if key == name]
+
+
+def is_event_stream(headers: list[tuple[bytes, bytes]]) -> bool:
+    """Whether the media type (parameters aside, any case) is `text/event-stream` (RFC 9110 8.3.1)."""
+    for key, value in headers:
+        if key == b"content-type":
+            return value.partition(b";")[0].strip().lower() == b"text/event-stream"
+    return False
