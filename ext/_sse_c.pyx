@@ -32,7 +32,8 @@ cdef const unsigned char* BOM = b"\xef\xbb\xbf"
 
 
 cdef inline str decode(const unsigned char* p, Py_ssize_t n):
-    # Lines are decoded whole, so a character cut by a read is never split (PROTOCOLS.md §1.2).
+    # Lines are decoded whole, so a character cut by a read is never split: CR and LF never occur inside
+    # a multi-byte UTF-8 sequence (RFC 3629 §3).
     return PyUnicode_DecodeUTF8(<const char*>p, n, "replace")
 
 

@@ -108,7 +108,12 @@ def error_body(protocol: Dialect, error: GatewayError) -> bytes:
 
 
 def stream_error_event(protocol: Dialect, error: GatewayError) -> bytes:
-    """An SSE frame reporting an error after the 200 status went out (PROTOCOLS.md 2.4, 3.4)."""
+    """An SSE frame reporting an error after the 200 status went out.
+
+    OpenAI's stream is bare `data:` events (https://platform.openai.com/docs/api-reference/chat-streaming),
+    so the error object goes in one; Anthropic names it `event: error`
+    (https://docs.anthropic.com/en/api/messages-streaming#error-events).
+    """
     body = error_body(protocol, error)
     if protocol == "anthropic":
         return b"event: error\ndata: " + body + b"\n\n"

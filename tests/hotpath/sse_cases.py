@@ -1,4 +1,8 @@
-"""SSE inputs shared by the hot-path tests: the PROTOCOLS.md §1.3 vectors and captured-looking streams."""
+"""SSE inputs shared by the hot-path tests: vectors for the event-stream rules and captured-looking streams.
+
+The rules are WHATWG HTML §9.2.6, "Interpreting an event stream"
+(https://html.spec.whatwg.org/multipage/server-sent-events.html#event-stream-interpretation).
+"""
 
 from __future__ import annotations
 
@@ -49,7 +53,8 @@ def _v(
 
 M = "message"
 
-# PROTOCOLS.md §1.3, in order; `pending` is what a stream cut at that EOF leaves unconsumed.
+# Line ends, UTF-8 and the BOM, field parsing, dispatch and end of stream as WHATWG HTML §9.2.6 specifies them;
+# `pending` is what a stream cut at that EOF leaves unconsumed.
 VECTORS: tuple[Vector, ...] = (
     _v(1, "basic", [b"data: hello\n\n"], [(M, "hello")]),
     _v(2, "crlf", [b"data: a\r\n\r\n"], [(M, "a")]),

@@ -77,8 +77,8 @@ def cut(data: bytes, positions: list[int]) -> list[bytes]:
 
 
 def without_split_lf(events: list[tuple[str, str, str, bytes]]) -> list[tuple[str, str, str, bytes]]:
-    # A CRLF blank line cut after its CR dispatches at the CR (PROTOCOLS.md §1.2), so that raw lacks
-    # the LF; compare raws as if every such LF had been cut off.
+    # A lone CR already ends a line (WHATWG HTML §9.2.6), so a CRLF blank line cut after its CR dispatches
+    # at the CR and that raw lacks the LF; compare raws as if every such LF had been cut off.
     return [(t, d, i, raw[:-1] if raw.endswith(b"\r\n") else raw) for t, d, i, raw in events]
 
 

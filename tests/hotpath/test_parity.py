@@ -1,4 +1,4 @@
-"""The twins expose the same names and call signatures (B4 of STYLE.md); stubtest covers the stubs."""
+"""The twins expose the same names and call signatures, so one test suite runs over both; stubtest covers the stubs."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""PROTOCOLS.md §1.3 vectors and captured-looking provider streams, through each twin and every chunking."""
+"""The WHATWG HTML §9.2.6 event-stream vectors and captured-looking provider streams, through each twin and every
+chunking (https://html.spec.whatwg.org/multipage/server-sent-events.html#event-stream-interpretation)."""
 
 from __future__ import annotations
 
@@ -140,7 +141,7 @@ def frame_ends(data: bytes) -> list[int]:
 
 @pytest.mark.parametrize("stream", STREAMS)
 def test_each_event_comes_from_the_feed_holding_its_blank_line(hotpath_impl: HotPathImpl, stream: str) -> None:
-    """PROTOCOLS.md §1.3: every event is returned before any byte of the next one is read."""
+    """An event is dispatched at its blank line (WHATWG HTML §9.2.6), before any byte of the next one is read."""
     data = STREAMS[stream]
     ends = frame_ends(data)
     splitter = hotpath_impl.SSESplitter()

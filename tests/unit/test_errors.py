@@ -1,4 +1,9 @@
-"""Error bodies and in-stream error frames in each protocol's shape (PROTOCOLS.md 2.4-2.5, 3.4-3.5)."""
+"""Error bodies and in-stream error frames in each protocol's shape.
+
+OpenAI: https://platform.openai.com/docs/guides/error-codes and
+https://platform.openai.com/docs/api-reference/chat-streaming; Anthropic: https://docs.anthropic.com/en/api/errors
+and https://docs.anthropic.com/en/api/messages-streaming#error-events.
+"""
 
 from __future__ import annotations
 

@@ -293,7 +293,7 @@ class TestMessages:
             "message_stop",
         ]
         data = payloads(parsed)
-        # PROTOCOLS.md 3.4: every event's name equals the `type` of its data.
+        # Every event's name equals the `type` of its data (https://docs.anthropic.com/en/api/messages-streaming).
         assert [d["type"] for d in data] == names
         message = data[0]["message"]
         assert message["id"].startswith("msg_mock_")
