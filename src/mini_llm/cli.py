@@ -133,6 +133,8 @@ def _mock_upstream(args: argparse.Namespace) -> int:
 
 
 def _config_check(args: argparse.Namespace) -> int:
+    from mini_llm.upstream.choice import explain_client
+
     try:
         settings = _load(args)
         open_warning = settings.check_exposure()  # the refusal `serve` would stop with
@@ -142,6 +144,9 @@ def _config_check(args: argparse.Namespace) -> int:
     if open_warning:
         print(f"warning: {open_warning}\n")
     print(settings.describe())
+    print("\nupstream clients:")
+    for provider in settings.providers.values():
+        print(f"  {provider.name:<10} {explain_client(provider, settings, os.environ)}")
     return 0
 
 
@@ -347,7 +352,8 @@ def _add_config(commands: Commands) -> None:
         "check",
         "validate and print the effective configuration (keys masked)",
         "Validate the configuration (environment, then the --config file) and print every effective setting "
-        "with its variable, the providers with masked keys (sk-...abcd), and the aliases.",
+        "with its variable, the providers with masked keys (sk-...abcd), the aliases, and the client each provider "
+        "uses (aiohttp for one behind an HTTP(S)_PROXY, which is named with its credentials masked).",
         CODES_CONFIG,
     )
     check.add_argument("--config", metavar="FILE", help="TOML config file (MINI_LLM_CONFIG)")

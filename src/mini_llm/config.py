@@ -1,61 +1,49 @@
-"""Settings from the environment and an optional TOML file (env wins), validated once at start-up."""
+"""Settings from the environment and an optional TOML file (env wins), validated once at start-up.
+
+A setting is declared once, as a `Settings` field made by `_setting(variable, validator, default)`: its
+file key is the field's name. One validator reads both the variable's text and the file's value, so both
+get the same checks and the same messages. The file's tables are decoded into msgspec Structs that refuse
+unknown keys: a misspelt key stops start-up instead of being ignored in silence.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Final, TypeVar
+from dataclasses import dataclass, field, fields
+from typing import Any, Final, Literal, TypeVar, cast
 from urllib.parse import urlsplit
 
 import msgspec
 
 from mini_llm._flags import FlagError, parse_flag
 from mini_llm.hosts import host_name, is_loopback
-from mini_llm.providers import BUILTIN_PROVIDERS, MOCK, Provider
+from mini_llm.providers import BUILTIN_PROVIDERS, MOCK, BuiltinProvider, Provider, WireProtocol
 
 DEFAULT_PORT: Final = 3333
 DEFAULT_MAX_BODY_BYTES: Final = 10 * 1024 * 1024
 DEFAULT_UPSTREAM_TIMEOUT: Final = 300.0
+DEFAULT_UPSTREAM_POOL_LIMIT: Final = 256
+DEFAULT_UPSTREAM_IDLE_TIMEOUT: Final = 30.0
 DEFAULT_DRAIN_TIMEOUT: Final = 30.0
 DEFAULT_BODY_TIMEOUT: Final = 30.0
 DEFAULT_BODY_DEADLINE: Final = 120.0
 DEFAULT_STREAM_BUFFER_BYTES: Final = 64 * 1024 * 1024
-TOP_LEVEL_KEYS: Final = frozenset(
-    {
-        "host",
-        "port",
-        "port_retries",
-        "workers",
-        "aliases",
-        "max_body_bytes",
-        "body_timeout",
-        "body_deadline",
-        "upstream_timeout",
-        "log_requests",
-        "no_extensions",
-        "mock_token_delay",
-        "drain_timeout",
-        "drain_delay",
-        "stream_buffer_bytes",
-        "api_keys",
-        "allow_unauthenticated",
-        "allowed_origins",
-        "allowed_hosts",
-        "providers",
-    }
-)
-BUILTIN_PROVIDER_KEYS: Final = frozenset({"api_key", "api_keys", "base_url", "models"})
 # Keys shorter than this are shown as *** only: a prefix and the last 4 would give away too much of them.
 MASK_MIN_LENGTH: Final = 20
-CUSTOM_PROVIDER_KEYS: Final = BUILTIN_PROVIDER_KEYS | {"protocol"}
 # A gateway key entry with this prefix (any case) is the hex SHA-256 of the key, so the configuration holds
 # no plaintext.
 SHA256_PREFIX: Final = "sha256:"
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 
+# "fast": the gateway's own HTTP/1.1 client; "aiohttp": aiohttp's ClientSession.
+UpstreamClient = Literal["fast", "aiohttp"]
+_UPSTREAM_CLIENTS: Final[dict[str, UpstreamClient]] = {"fast": "fast", "aiohttp": "aiohttp"}
+_CUSTOM_PROTOCOLS: Final[dict[str, WireProtocol]] = {"openai": "openai", "anthropic": "anthropic"}
+
 T = TypeVar("T")
+S = TypeVar("S", bound=msgspec.Struct)
 
 
 class ConfigError(ValueError):
@@ -66,147 +54,8 @@ class ConfigError(ValueError):
         self.setting = setting
 
 
-@dataclass(frozen=True, slots=True)
-class Settings:
-    """The whole effective configuration; immutable, parsed once per process."""
-
-    host: str
-    port: int
-    port_retries: int
-    workers: int
-    aliases: Mapping[str, tuple[str, str]]
-    max_body_bytes: int
-    body_timeout: float
-    body_deadline: float
-    upstream_timeout: float
-    log_requests: bool
-    no_extensions: bool
-    mock_token_delay: float
-    drain_timeout: float
-    drain_delay: float
-    stream_buffer_bytes: int
-    # SHA-256 digests of the keys clients must present; empty: no key needed. Not in repr.
-    client_key_digests: tuple[bytes, ...] = field(repr=False)
-    allow_unauthenticated: bool
-    allowed_origins: tuple[str, ...]
-    allowed_hosts: tuple[str, ...]
-    providers: Mapping[str, Provider]
-    config_file: str | None
-
-    def summary(self) -> str:
-        """One log line: provider key counts (never keys), aliases and limits."""
-        parts = [
-            f"{p.name}={len(p.keys)} key{'s' if len(p.keys) != 1 else ''}"
-            for p in self.providers.values()
-            if p.name != MOCK
-        ]
-        return (
-            f"providers: {', '.join(parts)}, mock=built-in; aliases: {len(self.aliases)}; "
-            f"workers: {self.workers}; max body: {self.max_body_bytes} bytes; "
-            f"upstream timeout: {self.upstream_timeout:g}s; gateway API keys: {len(self.client_key_digests)}"
-        )
-
-    def check_exposure(self) -> str | None:
-        """Refuse a bind beyond loopback that nobody authenticates; the warning to log when that is on purpose.
-
-        Raises ConfigError (start-up exits 2) when the gateway would spend its provider keys for anyone on
-        the network by accident; returns the warning when MINI_LLM_ALLOW_UNAUTHENTICATED says so; else None.
-        """
-        if self.client_key_digests or is_loopback(host_name(self.host)):
-            return None
-        if not self.allow_unauthenticated:
-            raise ConfigError(
-                "MINI_LLM_API_KEYS",
-                f"required to serve on {self.host}, beyond loopback: set it (or api_keys in the config file), or "
-                "MINI_LLM_ALLOW_UNAUTHENTICATED=1 if something in front of the gateway authenticates",
-            )
-        return (
-            f"serving on {self.host} without gateway API keys (MINI_LLM_ALLOW_UNAUTHENTICATED=1): "
-            "anyone who reaches this address spends the provider keys"
-        )
-
-    def describe(self) -> str:
-        """Every effective setting with the variable that sets it, then providers (keys masked) and aliases.
-
-        For `mini-llm config check`: what the gateway would run with, safe to paste into a bug report.
-        """
-        rows = [
-            ("host", self.host),
-            ("port", str(self.port)),
-            ("port_retries", str(self.port_retries)),
-            ("workers", str(self.workers)),
-            ("max_body_bytes", str(self.max_body_bytes)),
-            ("body_timeout", f"{self.body_timeout:g}s"),
-            ("body_deadline", f"{self.body_deadline:g}s"),
-            ("upstream_timeout", f"{self.upstream_timeout:g}s"),
-            ("log_requests", str(self.log_requests).lower()),
-            ("no_extensions", str(self.no_extensions).lower()),
-            ("mock_token_delay", f"{self.mock_token_delay:g}s"),
-            ("drain_timeout", f"{self.drain_timeout:g}s"),
-            ("drain_delay", f"{self.drain_delay:g}s"),
-            ("stream_buffer_bytes", str(self.stream_buffer_bytes)),
-            ("api_keys", _count(len(self.client_key_digests), "key")),
-            ("allow_unauthenticated", str(self.allow_unauthenticated).lower()),
-            ("allowed_origins", ", ".join(self.allowed_origins) or "none"),
-            ("allowed_hosts", ", ".join(self.allowed_hosts) or "none"),
-        ]
-        width = max(len(name) for name, _ in rows)
-        lines = [f"config file: {self.config_file or 'none (environment and defaults only)'}", ""]
-        lines.append(f"{'setting':<{width}} {'value':<12} env var")
-        lines += [f"{name:<{width}} {value:<12} MINI_LLM_{name.upper()}" for name, value in rows]
-        lines += ["", "providers:"]
-        for provider in self.providers.values():
-            if provider.name == MOCK:
-                lines.append(f"  {MOCK:<10} built in, both protocols, no key needed")
-                continue
-            keys = ", ".join(mask_key(key) for key in provider.keys)
-            if not keys:
-                keys = f"none (set {provider.key_setting})" if provider.key_required else "none"
-            lines.append(f"  {provider.name:<10} {provider.protocol} protocol, {provider.base_url}")
-            lines.append(f"  {'':<10} keys: {keys}")
-            if provider.models:
-                lines.append(f"  {'':<10} models: {', '.join(provider.models)}")
-        lines += ["", "aliases (MINI_LLM_MODEL_ALIASES):" if self.aliases else "aliases: none"]
-        lines += [f"  {alias} -> {provider}:{model}" for alias, (provider, model) in self.aliases.items()]
-        return "\n".join(lines)
-
-
-def _count(number: int, noun: str) -> str:
-    return f"{number} {noun}{'' if number == 1 else 's'}" if number else "none"
-
-
-def mask_key(key: str) -> str:
-    """Enough of a key to tell which one is configured (`sk-...abcd`), never enough to use it."""
-    return f"{key[:3]}...{key[-4:]}" if len(key) >= MASK_MIN_LENGTH else "***"
-
-
-def without_gateway_settings(environ: Mapping[str, str]) -> dict[str, str]:
-    """`environ` minus every variable that configures a gateway: MINI_LLM_* and the built-in providers'
-    keys and URLs (OPENAI_*, ANTHROPIC_*, ...). The hot-path switch MINI_LLM_NO_EXTENSIONS stays, so
-    a child started from a pure run is pure too. For children that must run on what they are given.
-    """
-    configuring = ("MINI_LLM_", *(f"{provider.name.upper()}_" for provider in BUILTIN_PROVIDERS))
-    return {
-        name: value
-        for name, value in environ.items()
-        if name == "MINI_LLM_NO_EXTENSIONS" or not name.startswith(configuring)
-    }
-
-
-class _Source:
-    """Looks a setting up in the env first, then in the config file, and names it in errors."""
-
-    def __init__(self, env: Mapping[str, str], file: Mapping[str, Any], prefix: str) -> None:
-        self.env = env
-        self.file = file
-        self.prefix = prefix  # names a file key in errors: "config file X: " or "config file X: providers.openai."
-
-    def get(self, env_name: str, file_key: str, parse: Callable[[str, Any], T], default: T) -> T:
-        if env_name in self.env:
-            return parse(env_name, self.env[env_name])
-        if file_key in self.file:
-            return parse(self.prefix + file_key, self.file[file_key])
-        return default
+# Validators: (the setting's name for errors, the raw value) -> the value. The raw value is the variable's
+# text or the file's value in its TOML type, so each accepts both (`port = "4000"` works as `port = 4000`).
 
 
 def _int_in(low: int, high: int) -> Callable[[str, Any], int]:
@@ -252,6 +101,13 @@ def _host(setting: str, raw: Any) -> str:
     if not isinstance(raw, str) or not raw.strip():
         raise ConfigError(setting, f"{raw!r} is not a host name or address")
     return raw.strip()
+
+
+def _upstream_client(setting: str, raw: Any) -> UpstreamClient:
+    client = _UPSTREAM_CLIENTS.get(raw.strip().lower()) if isinstance(raw, str) else None
+    if client is None:
+        raise ConfigError(setting, f"{raw!r} is not 'fast' or 'aiohttp'")
+    return client
 
 
 def _url(setting: str, raw: Any) -> str:
@@ -349,11 +205,229 @@ def _models(setting: str, raw: Any) -> tuple[str, ...]:
     return tuple(raw)
 
 
-def _known_keys(setting: str, table: Mapping[str, Any], allowed: frozenset[str]) -> None:
-    """A misspelt key in the file would otherwise be ignored in silence."""
-    unknown = sorted(set(table) - allowed)
-    if unknown:
-        raise ConfigError(setting, f"unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}")
+# How `config check` shows a value.
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}" if number else "none"
+
+
+def _in_seconds(value: float) -> str:
+    return f"{value:g}s"
+
+
+def _lower(value: bool) -> str:
+    return str(value).lower()
+
+
+def _listed(values: tuple[str, ...]) -> str:
+    return ", ".join(values) or "none"
+
+
+def _key_count(digests: tuple[bytes, ...]) -> str:
+    return _count(len(digests), "key")
+
+
+class _Setting(msgspec.Struct, frozen=True):
+    """How one `Settings` field is read: its variable, its file key, its validator, and how it is shown."""
+
+    env: str
+    key: str  # "": the field's name
+    parse: Callable[[str, Any], Any]
+    show: Callable[[Any], str]
+
+
+_SETTING: Final = "mini_llm.setting"  # the field metadata entry that holds a field's _Setting
+
+
+def _setting(
+    env: str,
+    parse: Callable[[str, Any], T],
+    default: T,
+    *,
+    show: Callable[[T], str] = str,
+    key: str = "",
+    in_repr: bool = True,
+) -> T:
+    """A `Settings` field read from the variable `env`, else from the file key (the field's name unless
+    `key` says), else `default`; `parse` checks either raw value.
+    """
+    return field(default=default, repr=in_repr, metadata={_SETTING: _Setting(env, key, parse, show)})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    """The whole effective configuration; immutable, parsed once per process. Fields in `config check` order."""
+
+    host: str = _setting("MINI_LLM_HOST", _host, "127.0.0.1")
+    port: int = _setting("MINI_LLM_PORT", _int_in(0, 65535), DEFAULT_PORT)
+    port_retries: int = _setting("MINI_LLM_PORT_RETRIES", _int_in(0, 1000), 10)
+    workers: int = _setting("MINI_LLM_WORKERS", _int_in(1, 256), 1)
+    max_body_bytes: int = _setting("MINI_LLM_MAX_BODY_BYTES", _int_in(1, 2**40), DEFAULT_MAX_BODY_BYTES)
+    body_timeout: float = _setting("MINI_LLM_BODY_TIMEOUT", _positive_seconds, DEFAULT_BODY_TIMEOUT, show=_in_seconds)
+    body_deadline: float = _setting(
+        "MINI_LLM_BODY_DEADLINE", _positive_seconds, DEFAULT_BODY_DEADLINE, show=_in_seconds
+    )
+    upstream_timeout: float = _setting(
+        "MINI_LLM_UPSTREAM_TIMEOUT", _positive_seconds, DEFAULT_UPSTREAM_TIMEOUT, show=_in_seconds
+    )
+    upstream_client: Literal["fast", "aiohttp"] = _setting("MINI_LLM_UPSTREAM_CLIENT", _upstream_client, "fast")
+    upstream_pool_limit: int = _setting("MINI_LLM_UPSTREAM_POOL_LIMIT", _int_in(1, 65535), DEFAULT_UPSTREAM_POOL_LIMIT)
+    upstream_idle_timeout: float = _setting(
+        "MINI_LLM_UPSTREAM_IDLE_TIMEOUT", _positive_seconds, DEFAULT_UPSTREAM_IDLE_TIMEOUT, show=_in_seconds
+    )
+    log_requests: bool = _setting("MINI_LLM_LOG_REQUESTS", _flag, False, show=_lower)
+    no_extensions: bool = _setting("MINI_LLM_NO_EXTENSIONS", _flag, False, show=_lower)
+    mock_token_delay: float = _setting("MINI_LLM_MOCK_TOKEN_DELAY", _seconds, 0.0, show=_in_seconds)
+    drain_timeout: float = _setting(
+        "MINI_LLM_DRAIN_TIMEOUT", _positive_seconds, DEFAULT_DRAIN_TIMEOUT, show=_in_seconds
+    )
+    drain_delay: float = _setting("MINI_LLM_DRAIN_DELAY", _seconds, 0.0, show=_in_seconds)
+    stream_buffer_bytes: int = _setting("MINI_LLM_STREAM_BUFFER_BYTES", _int_in(1, 2**40), DEFAULT_STREAM_BUFFER_BYTES)
+    # SHA-256 digests of the keys clients must present; empty: no key needed. Not in repr.
+    client_key_digests: tuple[bytes, ...] = _setting(
+        "MINI_LLM_API_KEYS", _client_key_digests, (), show=_key_count, key="api_keys", in_repr=False
+    )
+    allow_unauthenticated: bool = _setting("MINI_LLM_ALLOW_UNAUTHENTICATED", _flag, False, show=_lower)
+    allowed_origins: tuple[str, ...] = _setting("MINI_LLM_ALLOWED_ORIGINS", _origins, (), show=_listed)
+    allowed_hosts: tuple[str, ...] = _setting("MINI_LLM_ALLOWED_HOSTS", _host_names, (), show=_listed)
+    # Read by their own functions below: each spans several variables or depends on another setting.
+    aliases: Mapping[str, tuple[str, str]]
+    providers: Mapping[str, Provider]
+    config_file: str | None
+
+    def summary(self) -> str:
+        """One log line: provider key counts (never keys), aliases and limits."""
+        parts = [
+            f"{p.name}={len(p.keys)} key{'s' if len(p.keys) != 1 else ''}"
+            for p in self.providers.values()
+            if p.name != MOCK
+        ]
+        return (
+            f"providers: {', '.join(parts)}, mock=built-in; aliases: {len(self.aliases)}; "
+            f"workers: {self.workers}; max body: {self.max_body_bytes} bytes; "
+            f"upstream timeout: {self.upstream_timeout:g}s; gateway API keys: {len(self.client_key_digests)}"
+        )
+
+    def check_exposure(self) -> str | None:
+        """Refuse a bind beyond loopback that nobody authenticates; the warning to log when that is on purpose.
+
+        Raises ConfigError (start-up exits 2) when the gateway would spend its provider keys for anyone on
+        the network by accident; returns the warning when MINI_LLM_ALLOW_UNAUTHENTICATED says so; else None.
+        """
+        if self.client_key_digests or is_loopback(host_name(self.host)):
+            return None
+        if not self.allow_unauthenticated:
+            raise ConfigError(
+                "MINI_LLM_API_KEYS",
+                f"required to serve on {self.host}, beyond loopback: set it (or api_keys in the config file), or "
+                "MINI_LLM_ALLOW_UNAUTHENTICATED=1 if something in front of the gateway authenticates",
+            )
+        return (
+            f"serving on {self.host} without gateway API keys (MINI_LLM_ALLOW_UNAUTHENTICATED=1): "
+            "anyone who reaches this address spends the provider keys"
+        )
+
+    def describe(self) -> str:
+        """Every effective setting with the variable that sets it, then providers (keys masked) and aliases.
+
+        For `mini-llm config check`: what the gateway would run with, safe to paste into a bug report.
+        """
+        rows = [(key, spec.show(getattr(self, attribute)), spec.env) for attribute, key, spec in _SETTINGS]
+        width = max(len(key) for key, _, _ in rows)
+        lines = [f"config file: {self.config_file or 'none (environment and defaults only)'}", ""]
+        lines.append(f"{'setting':<{width}} {'value':<12} env var")
+        lines += [f"{key:<{width}} {value:<12} {env}" for key, value, env in rows]
+        lines += ["", "providers:"]
+        for provider in self.providers.values():
+            if provider.name == MOCK:
+                lines.append(f"  {MOCK:<10} built in, both protocols, no key needed")
+                continue
+            keys = ", ".join(mask_key(key) for key in provider.keys)
+            if not keys:
+                keys = f"none (set {provider.key_setting})" if provider.key_required else "none"
+            lines.append(f"  {provider.name:<10} {provider.protocol} protocol, {provider.base_url}")
+            lines.append(f"  {'':<10} keys: {keys}")
+            if provider.models:
+                lines.append(f"  {'':<10} models: {', '.join(provider.models)}")
+        lines += ["", "aliases (MINI_LLM_MODEL_ALIASES):" if self.aliases else "aliases: none"]
+        lines += [f"  {alias} -> {provider}:{model}" for alias, (provider, model) in self.aliases.items()]
+        return "\n".join(lines)
+
+
+# (attribute, file key, how it is read) of every field declared with _setting, in declaration order.
+_SETTINGS: Final = tuple(
+    (f.name, f.metadata[_SETTING].key or f.name, f.metadata[_SETTING])
+    for f in fields(Settings)
+    if _SETTING in f.metadata
+)
+
+
+class _FileTables(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """The two tables of the file's top level that their own functions read; the validators check them."""
+
+    aliases: object = msgspec.UNSET
+    providers: object = msgspec.UNSET
+
+
+# The file's top level: the two tables and a key per _setting field. Every field takes any value: the
+# validators check it, with the same messages as for the variable.
+_FileSettings: Final = cast(
+    "type[_FileTables]",
+    msgspec.defstruct(
+        "FileSettings",
+        [(key, object, msgspec.UNSET) for _, key, _ in _SETTINGS],
+        bases=(_FileTables,),
+        forbid_unknown_fields=True,
+        frozen=True,
+    ),
+)
+
+
+class _ProviderTable(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """`[providers.NAME]` of a built-in provider; the validators check the values."""
+
+    api_key: object = msgspec.UNSET
+    api_keys: object = msgspec.UNSET
+    base_url: object = msgspec.UNSET
+    models: object = msgspec.UNSET
+
+
+class _CustomProviderTable(_ProviderTable, forbid_unknown_fields=True, frozen=True):
+    """`[providers.NAME]` of a provider the file declares: the built-in keys and its wire protocol."""
+
+    protocol: object = msgspec.UNSET
+
+
+def mask_key(key: str) -> str:
+    """Enough of a key to tell which one is configured (`sk-...abcd`), never enough to use it."""
+    return f"{key[:3]}...{key[-4:]}" if len(key) >= MASK_MIN_LENGTH else "***"
+
+
+def without_gateway_settings(environ: Mapping[str, str]) -> dict[str, str]:
+    """`environ` minus every variable that configures a gateway: MINI_LLM_* and the built-in providers'
+    keys and URLs (OPENAI_*, ANTHROPIC_*, ...). The hot-path switch MINI_LLM_NO_EXTENSIONS stays, so
+    a child started from a pure run is pure too. For children that must run on what they are given.
+    """
+    configuring = ("MINI_LLM_", *(f"{provider.name.upper()}_" for provider in BUILTIN_PROVIDERS))
+    return {
+        name: value
+        for name, value in environ.items()
+        if name == "MINI_LLM_NO_EXTENSIONS" or not name.startswith(configuring)
+    }
+
+
+def _decode(setting: str, raw: object, schema: type[S]) -> S:
+    """A file table as its Struct; a misspelt key would otherwise be ignored in silence."""
+    if not isinstance(raw, dict):
+        raise ConfigError(setting, "must be a table")
+    try:
+        return msgspec.convert(raw, schema)
+    except msgspec.ValidationError:
+        # Every field takes any value, so the error is an unknown key; msgspec names the first, this all.
+        allowed = sorted(schema.__struct_fields__)
+        unknown = sorted(set(raw) - set(allowed))
+        raise ConfigError(setting, f"unknown key(s) {', '.join(unknown)}; allowed: {', '.join(allowed)}") from None
 
 
 def _read_file(path: str) -> dict[str, Any]:
@@ -366,88 +440,109 @@ def _read_file(path: str) -> dict[str, Any]:
         raise ConfigError("MINI_LLM_CONFIG", f"{path} is not valid TOML: {exc}") from exc
 
 
-def _table(source: _Source, key: str) -> Mapping[str, Any]:
-    value = source.file.get(key, {})
-    if not isinstance(value, dict):
-        raise ConfigError(source.prefix + key, "must be a table")
-    return value
+def _one_form(prefix: str, many: tuple[str, object], one: tuple[str, object]) -> tuple[str, ...] | None:
+    """The keys of whichever of the list and the single form is set (None: neither); both is an error.
 
-
-def _provider_keys(sub: _Source, env_prefix: str) -> tuple[str, ...]:
-    """`<PREFIX>_API_KEYS` or `<PREFIX>_API_KEY`, else the file's `api_keys` or `api_key`: one form only.
-
-    Both forms at once is an error: picking one in silence would leave the other's keys unused, unnoticed.
+    Picking one in silence would leave the other's keys unused, unnoticed.
     """
-    for source, many, one in (
-        (sub.env, f"{env_prefix}_API_KEYS", f"{env_prefix}_API_KEY"),
-        (sub.file, "api_keys", "api_key"),
-    ):
-        prefix = "" if source is sub.env else sub.prefix
-        if many in source and one in source:
-            raise ConfigError(prefix + many, f"set either {many} or {one}, not both")
-        for name in (many, one):
-            if name in source:
-                return _key_list(prefix + name, source[name])
-    return ()
+    (many_name, many_value), (one_name, one_value) = many, one
+    if many_value is not msgspec.UNSET and one_value is not msgspec.UNSET:
+        raise ConfigError(prefix + many_name, f"set either {many_name} or {one_name}, not both")
+    for name, value in (many, one):
+        if value is not msgspec.UNSET:
+            return _key_list(prefix + name, value)
+    return None
 
 
-def _providers(source: _Source) -> dict[str, Provider]:
-    declared = _table(source, "providers")
-    providers: dict[str, Provider] = {}
-    for builtin in BUILTIN_PROVIDERS:
-        prefix = builtin.name.upper()
-        entry = declared.get(builtin.name, {})
-        if not isinstance(entry, dict):
-            raise ConfigError(f"{source.prefix}providers.{builtin.name}", "must be a table")
-        _known_keys(f"{source.prefix}providers.{builtin.name}", entry, BUILTIN_PROVIDER_KEYS)
-        sub = _Source(source.env, entry, f"{source.prefix}providers.{builtin.name}.")
-        keys = _provider_keys(sub, prefix)
-        providers[builtin.name] = Provider(
-            name=builtin.name,
-            protocol=builtin.protocol,
-            base_url=sub.get(f"{prefix}_BASE_URL", "base_url", _url, builtin.base_url),
-            keys=keys,
-            key_setting=f"{prefix}_API_KEY or {prefix}_API_KEYS",
-            models=_models(sub.prefix + "models", entry.get("models", [])),
-        )
+def _keys(env: Mapping[str, str], env_prefix: str, setting: str, table: _ProviderTable) -> tuple[str, ...]:
+    """`<PREFIX>_API_KEYS` or `<PREFIX>_API_KEY`, else the table's `api_keys` or `api_key` (none: no keys)."""
+    many, one = f"{env_prefix}_API_KEYS", f"{env_prefix}_API_KEY"
+    from_env = _one_form("", (many, env.get(many, msgspec.UNSET)), (one, env.get(one, msgspec.UNSET)))
+    if from_env is not None:
+        return from_env
+    return _one_form(f"{setting}.", ("api_keys", table.api_keys), ("api_key", table.api_key)) or ()
+
+
+def _table_models(setting: str, table: _ProviderTable) -> tuple[str, ...]:
+    return () if table.models is msgspec.UNSET else _models(f"{setting}.models", table.models)
+
+
+def _builtin_provider(env: Mapping[str, str], setting: str, builtin: BuiltinProvider, entry: object) -> Provider:
+    """`<NAME>_API_KEY(S)` and `<NAME>_BASE_URL` win over the `[providers.<name>]` table."""
+    table = _decode(setting, entry, _ProviderTable)
+    prefix = builtin.name.upper()
+    keys = _keys(env, prefix, setting, table)
+    url_variable = f"{prefix}_BASE_URL"
+    if url_variable in env:
+        base_url = _url(url_variable, env[url_variable])
+    elif table.base_url is not msgspec.UNSET:
+        base_url = _url(f"{setting}.base_url", table.base_url)
+    else:
+        base_url = builtin.base_url
+    return Provider(
+        name=builtin.name,
+        protocol=builtin.protocol,
+        base_url=base_url,
+        keys=keys,
+        key_setting=f"{prefix}_API_KEY or {prefix}_API_KEYS",
+        models=_table_models(setting, table),
+    )
+
+
+def _custom_provider(setting: str, name: str, entry: object) -> Provider:
+    """A provider only the file declares: no variable names it, so its keys come from the file only."""
+    if name == MOCK or not name.replace("-", "").replace("_", "").isalnum():
+        raise ConfigError(setting, "provider names are letters, digits, - and _, and not 'mock'")
+    if not isinstance(entry, dict) or "base_url" not in entry:
+        raise ConfigError(setting, "needs a base_url")
+    table = _decode(setting, entry, _CustomProviderTable)
+    keys = _keys({}, name.upper(), setting, table)
+    raw_protocol = "openai" if table.protocol is msgspec.UNSET else table.protocol
+    protocol = _CUSTOM_PROTOCOLS.get(raw_protocol) if isinstance(raw_protocol, str) else None
+    if protocol is None:
+        raise ConfigError(f"{setting}.protocol", f"{raw_protocol!r} is not 'openai' or 'anthropic'")
+    return Provider(
+        name=name,
+        protocol=protocol,
+        base_url=_url(f"{setting}.base_url", table.base_url),
+        keys=keys,
+        key_setting=f"{setting}.api_keys",
+        key_required=False,
+        models=_table_models(setting, table),
+    )
+
+
+def _providers(env: Mapping[str, str], prefix: str, raw: object) -> dict[str, Provider]:
+    declared = {} if raw is msgspec.UNSET else raw
+    if not isinstance(declared, dict):
+        raise ConfigError(f"{prefix}providers", "must be a table")
+    providers = {
+        b.name: _builtin_provider(env, f"{prefix}providers.{b.name}", b, declared.get(b.name, {}))
+        for b in BUILTIN_PROVIDERS
+    }
     for name, entry in declared.items():
-        if name in providers:
-            continue
-        setting = f"{source.prefix}providers.{name}"
-        if name == MOCK or not name.replace("-", "").replace("_", "").isalnum():
-            raise ConfigError(setting, "provider names are letters, digits, - and _, and not 'mock'")
-        if not isinstance(entry, dict) or "base_url" not in entry:
-            raise ConfigError(setting, "needs a base_url")
-        _known_keys(setting, entry, CUSTOM_PROVIDER_KEYS)
-        # Custom providers take keys from the file only (an empty env: no variable names them).
-        keys = _provider_keys(_Source({}, entry, setting + "."), name.upper())
-        protocol = entry.get("protocol", "openai")
-        if protocol not in ("openai", "anthropic"):
-            raise ConfigError(f"{setting}.protocol", f"{protocol!r} is not 'openai' or 'anthropic'")
-        providers[name] = Provider(
-            name=name,
-            protocol=protocol,
-            base_url=_url(f"{setting}.base_url", entry["base_url"]),
-            keys=keys,
-            key_setting=f"{setting}.api_keys",
-            key_required=False,
-            models=_models(f"{setting}.models", entry.get("models", [])),
-        )
+        if name not in providers:
+            providers[name] = _custom_provider(f"{prefix}providers.{name}", name, entry)
     providers[MOCK] = Provider(MOCK, "mock", "builtin:mock", (), "", key_required=False, models=(MOCK,))
     return providers
 
 
-def _aliases(source: _Source, providers: Mapping[str, Provider]) -> dict[str, tuple[str, str]]:
+def _aliases(
+    env: Mapping[str, str], prefix: str, from_file: object, providers: Mapping[str, Provider]
+) -> dict[str, tuple[str, str]]:
+    """MINI_LLM_MODEL_ALIASES (JSON) replaces the file's `[aliases]` table as a whole."""
     raw: Any
-    if "MINI_LLM_MODEL_ALIASES" in source.env:
+    if "MINI_LLM_MODEL_ALIASES" in env:
         setting = "MINI_LLM_MODEL_ALIASES"
         try:
-            raw = msgspec.json.decode(source.env[setting] or "{}")
+            raw = msgspec.json.decode(env[setting] or "{}")
         except msgspec.DecodeError as exc:
             raise ConfigError(setting, f"is not valid JSON ({exc})") from exc
     else:
-        setting = f"{source.prefix}aliases"
-        raw = _table(source, "aliases")
+        setting = f"{prefix}aliases"
+        raw = {} if from_file is msgspec.UNSET else from_file
+        if not isinstance(raw, dict):
+            raise ConfigError(setting, "must be a table")
     if not isinstance(raw, dict):
         raise ConfigError(setting, 'must be a JSON object {"alias": "provider:model"}')
     aliases: dict[str, tuple[str, str]] = {}
@@ -465,36 +560,18 @@ def _aliases(source: _Source, providers: Mapping[str, Provider]) -> dict[str, tu
 def load_settings(env: Mapping[str, str], config_path: str | None = None) -> Settings:
     """Parse everything up front, so a bad setting stops start-up rather than a request."""
     path = env.get("MINI_LLM_CONFIG") or config_path
-    file = _read_file(path) if path else {}
-    _known_keys(f"config file {path}", file, TOP_LEVEL_KEYS)
-    source = _Source(env, file, f"config file {path}: ")
-    providers = _providers(source)
+    file = _decode(f"config file {path}", _read_file(path) if path else {}, _FileSettings)
+    prefix = f"config file {path}: "
+    providers = _providers(env, prefix, file.providers)
+    values: dict[str, Any] = {}
+    for attribute, key, spec in _SETTINGS:
+        if spec.env in env:
+            values[attribute] = spec.parse(spec.env, env[spec.env])
+        elif (raw := getattr(file, key)) is not msgspec.UNSET:
+            values[attribute] = spec.parse(prefix + key, raw)
     return Settings(
-        host=source.get("MINI_LLM_HOST", "host", _host, "127.0.0.1"),
-        port=source.get("MINI_LLM_PORT", "port", _int_in(0, 65535), DEFAULT_PORT),
-        port_retries=source.get("MINI_LLM_PORT_RETRIES", "port_retries", _int_in(0, 1000), 10),
-        workers=source.get("MINI_LLM_WORKERS", "workers", _int_in(1, 256), 1),
-        aliases=_aliases(source, providers),
-        max_body_bytes=source.get(
-            "MINI_LLM_MAX_BODY_BYTES", "max_body_bytes", _int_in(1, 2**40), DEFAULT_MAX_BODY_BYTES
-        ),
-        body_timeout=source.get("MINI_LLM_BODY_TIMEOUT", "body_timeout", _positive_seconds, DEFAULT_BODY_TIMEOUT),
-        body_deadline=source.get("MINI_LLM_BODY_DEADLINE", "body_deadline", _positive_seconds, DEFAULT_BODY_DEADLINE),
-        upstream_timeout=source.get(
-            "MINI_LLM_UPSTREAM_TIMEOUT", "upstream_timeout", _positive_seconds, DEFAULT_UPSTREAM_TIMEOUT
-        ),
-        log_requests=source.get("MINI_LLM_LOG_REQUESTS", "log_requests", _flag, False),
-        no_extensions=source.get("MINI_LLM_NO_EXTENSIONS", "no_extensions", _flag, False),
-        mock_token_delay=source.get("MINI_LLM_MOCK_TOKEN_DELAY", "mock_token_delay", _seconds, 0.0),
-        drain_timeout=source.get("MINI_LLM_DRAIN_TIMEOUT", "drain_timeout", _positive_seconds, DEFAULT_DRAIN_TIMEOUT),
-        drain_delay=source.get("MINI_LLM_DRAIN_DELAY", "drain_delay", _seconds, 0.0),
-        stream_buffer_bytes=source.get(
-            "MINI_LLM_STREAM_BUFFER_BYTES", "stream_buffer_bytes", _int_in(1, 2**40), DEFAULT_STREAM_BUFFER_BYTES
-        ),
-        client_key_digests=source.get("MINI_LLM_API_KEYS", "api_keys", _client_key_digests, ()),
-        allow_unauthenticated=source.get("MINI_LLM_ALLOW_UNAUTHENTICATED", "allow_unauthenticated", _flag, False),
-        allowed_origins=source.get("MINI_LLM_ALLOWED_ORIGINS", "allowed_origins", _origins, ()),
-        allowed_hosts=source.get("MINI_LLM_ALLOWED_HOSTS", "allowed_hosts", _host_names, ()),
+        **values,
+        aliases=_aliases(env, prefix, file.aliases, providers),
         providers=providers,
         config_file=path,
     )

@@ -50,11 +50,58 @@ def test_config_check_prints_the_effective_configuration_with_masked_keys() -> N
         assert secret not in out + result.stderr
 
 
+def config_check_without_proxies(config: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`config check` in an environment whose only proxy variables are those in `env` (none inherited)."""
+    clean = {k: v for k, v in without_gateway_settings(os.environ).items() if not k.lower().endswith("_proxy")}
+    cli = [sys.executable, "-m", "mini_llm.cli", "config", "check", "--config", config]
+    return subprocess.run(cli, env={**clean, **env}, capture_output=True, text=True, timeout=20, check=False)
+
+
+def client_lines(out: str) -> dict[str, str]:
+    """The `upstream clients:` section: provider name -> how its requests go."""
+    section = out.split("\nupstream clients:\n", 1)[1]
+    return dict(line.strip().split(maxsplit=1) for line in section.splitlines())
+
+
+def test_config_check_names_the_client_of_each_provider_and_a_proxy_with_its_login_masked() -> None:
+    config = write_config('[providers.vllm]\nbase_url = "http://127.0.0.1:8000/v1"\n')
+    env = {"HTTPS_PROXY": "http://gw-user:hunter2proxy@127.0.0.1:3128", "NO_PROXY": "api.anthropic.com"}
+    result = config_check_without_proxies(config, env)
+    assert result.returncode == 0, result.stderr
+    through_proxy = "aiohttp: HTTPS_PROXY sends it through the proxy http://***@127.0.0.1:3128"
+    assert client_lines(result.stdout) == {
+        "openai": through_proxy,
+        "anthropic": "fast (MINI_LLM_UPSTREAM_CLIENT)",  # NO_PROXY
+        "nebius": through_proxy,
+        "deepinfra": through_proxy,
+        "vllm": "fast (MINI_LLM_UPSTREAM_CLIENT)",  # http: HTTPS_PROXY is not its proxy
+        "mock": "built in, no network",
+    }
+    for secret in ("gw-user", "hunter2proxy"):
+        assert secret not in result.stdout + result.stderr
+
+
+def test_config_check_shows_the_upstream_settings() -> None:
+    config = write_config("upstream_pool_limit = 8\nupstream_idle_timeout = 2.5\n")
+    result = config_check_without_proxies(config, {"MINI_LLM_UPSTREAM_CLIENT": "aiohttp"})
+    assert result.returncode == 0, result.stderr
+    lines = [line.split() for line in result.stdout.splitlines()]
+    assert ["upstream_client", "aiohttp", "MINI_LLM_UPSTREAM_CLIENT"] in lines
+    assert ["upstream_pool_limit", "8", "MINI_LLM_UPSTREAM_POOL_LIMIT"] in lines
+    assert ["upstream_idle_timeout", "2.5s", "MINI_LLM_UPSTREAM_IDLE_TIMEOUT"] in lines
+    assert client_lines(result.stdout)["openai"] == "aiohttp (MINI_LLM_UPSTREAM_CLIENT)"
+
+
 @pytest.mark.parametrize(
     ("args", "env", "line"),
     [
         ((), {"MINI_LLM_PORT": "http"}, "mini-llm: configuration error: MINI_LLM_PORT: 'http' is not an integer"),
         (("--config", "/nonexistent/mini-llm.toml"), {}, "mini-llm: configuration error: MINI_LLM_CONFIG: cannot read"),
+        (
+            (),
+            {"MINI_LLM_UPSTREAM_CLIENT": "curl"},
+            "mini-llm: configuration error: MINI_LLM_UPSTREAM_CLIENT: 'curl' is not 'fast' or 'aiohttp'",
+        ),
     ],
 )
 def test_config_check_fails_with_one_line(args: tuple[str, ...], env: dict[str, str], line: str) -> None:

@@ -568,6 +568,26 @@ class TestStrictFile:
         assert setting in error.setting
         assert f"unknown key(s) {unknown}" in str(error)
 
+    def test_every_unknown_key_is_named_with_the_allowed_ones(self, tmp_path: Path) -> None:
+        error = config_error({}, write_config(tmp_path, "prot = 8080\nwrkers = 2\n"))
+        unknown, allowed = str(error).split("unknown key(s) ", 1)[1].split("; allowed: ")
+        assert unknown == "prot, wrkers"
+        assert {"port", "workers", "api_keys", "upstream_client", "aliases", "providers"} <= set(allowed.split(", "))
+        assert "client_key_digests" not in allowed  # the attribute; its file key is api_keys
+
+    @pytest.mark.parametrize(
+        ("line", "attribute", "value"),
+        [
+            ('port = "4000"', "port", 4000),
+            ('log_requests = "yes"', "log_requests", True),
+            ("drain_delay = 2", "drain_delay", 2.0),
+        ],
+    )
+    def test_a_file_value_may_be_written_as_the_variable_would_be(
+        self, tmp_path: Path, line: str, attribute: str, value: object
+    ) -> None:
+        assert getattr(load_settings({}, write_config(tmp_path, line + "\n")), attribute) == value
+
     def test_custom_provider_takes_a_single_api_key(self, tmp_path: Path) -> None:
         path = write_config(tmp_path, '[providers.vllm]\nbase_url = "http://127.0.0.1:8000/v1"\napi_key = "sk-v"\n')
         assert load_settings({}, path).providers["vllm"].keys == ("sk-v",)
@@ -741,3 +761,69 @@ class TestOriginsAndHosts:
         assert re.search(r"^allowed_origins +https://a.test, https://b.test +MINI_LLM_ALLOWED_ORIGINS$", text, re.M)
         assert re.search(r"^allowed_hosts +gw.test +MINI_LLM_ALLOWED_HOSTS$", text, re.M)
         assert re.search(r"^allow_unauthenticated +false +MINI_LLM_ALLOW_UNAUTHENTICATED$", text, re.M)
+
+
+class TestUpstreamClientSettings:
+    def test_defaults(self) -> None:
+        settings = load_settings({})
+        assert (settings.upstream_client, settings.upstream_pool_limit, settings.upstream_idle_timeout) == (
+            "fast",
+            256,
+            30.0,
+        )
+
+    @pytest.mark.parametrize(
+        ("name", "raw", "attribute", "value"),
+        [
+            ("MINI_LLM_UPSTREAM_CLIENT", "aiohttp", "upstream_client", "aiohttp"),
+            ("MINI_LLM_UPSTREAM_CLIENT", " Fast ", "upstream_client", "fast"),
+            ("MINI_LLM_UPSTREAM_POOL_LIMIT", "1", "upstream_pool_limit", 1),
+            ("MINI_LLM_UPSTREAM_POOL_LIMIT", "65535", "upstream_pool_limit", 65535),
+            ("MINI_LLM_UPSTREAM_IDLE_TIMEOUT", "0.5", "upstream_idle_timeout", 0.5),
+        ],
+    )
+    def test_each_variable_is_parsed(self, name: str, raw: str, attribute: str, value: object) -> None:
+        assert getattr(load_settings({name: raw}), attribute) == value
+
+    @pytest.mark.parametrize(
+        ("name", "raw", "problem"),
+        [
+            ("MINI_LLM_UPSTREAM_CLIENT", "curl", "'curl' is not 'fast' or 'aiohttp'"),
+            ("MINI_LLM_UPSTREAM_CLIENT", "", "'' is not 'fast' or 'aiohttp'"),
+            ("MINI_LLM_UPSTREAM_CLIENT", "mock", "'mock' is not 'fast' or 'aiohttp'"),
+            ("MINI_LLM_UPSTREAM_POOL_LIMIT", "0", "'0' is not an integer in 1..65535"),
+            ("MINI_LLM_UPSTREAM_POOL_LIMIT", "65536", "'65536' is not an integer in 1..65535"),
+            ("MINI_LLM_UPSTREAM_IDLE_TIMEOUT", "0", "must be greater than 0"),
+            ("MINI_LLM_UPSTREAM_IDLE_TIMEOUT", "-1", "'-1' is not a number of seconds"),
+        ],
+    )
+    def test_bad_value_names_the_variable(self, name: str, raw: str, problem: str) -> None:
+        error = config_error({name: raw})
+        assert_names(error, name)
+        assert problem in str(error)
+
+    def test_from_the_file_and_the_environment_wins(self, tmp_path: Path) -> None:
+        path = write_config(
+            tmp_path, 'upstream_client = "aiohttp"\nupstream_pool_limit = 8\nupstream_idle_timeout = 5\n'
+        )
+        settings = load_settings({}, path)
+        assert (settings.upstream_client, settings.upstream_pool_limit, settings.upstream_idle_timeout) == (
+            "aiohttp",
+            8,
+            5.0,
+        )
+        settings = load_settings({"MINI_LLM_UPSTREAM_CLIENT": "fast"}, path)
+        assert (settings.upstream_client, settings.upstream_pool_limit) == ("fast", 8)
+
+    @pytest.mark.parametrize(
+        "line", ["upstream_client = 1", "upstream_pool_limit = 0", "upstream_idle_timeout = false"]
+    )
+    def test_bad_file_values_name_file_and_key(self, tmp_path: Path, line: str) -> None:
+        path = write_config(tmp_path, line + "\n")
+        assert_names(config_error({}, path), f"config file {path}: {line.split(' ', 1)[0]}")
+
+    def test_describe_lists_them(self) -> None:
+        text = load_settings({"MINI_LLM_UPSTREAM_IDLE_TIMEOUT": "2.5"}).describe()
+        assert re.search(r"^upstream_client +fast +MINI_LLM_UPSTREAM_CLIENT$", text, re.M)
+        assert re.search(r"^upstream_pool_limit +256 +MINI_LLM_UPSTREAM_POOL_LIMIT$", text, re.M)
+        assert re.search(r"^upstream_idle_timeout +2.5s +MINI_LLM_UPSTREAM_IDLE_TIMEOUT$", text, re.M)
