@@ -24,7 +24,7 @@ def _options(argv: list[str] | None) -> tuple[Options, Path]:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="1 s phases, no control upstream, no LiteLLM (slow to start), 1,000 idle streams",
+        help="1 s phases, no LiteLLM (slow to start), 1,000 idle streams",
     )
     parser.add_argument("--systems", help=f"comma-separated subset of: {', '.join(SYSTEMS)} (default: all)")
     parser.add_argument("--duration", type=int, help="seconds per load phase (default 6, --quick 1)")
@@ -35,7 +35,7 @@ def _options(argv: list[str] | None) -> tuple[Options, Path]:
     parser.add_argument("--token-delay", type=float, default=0.005, help="seconds between events (default 0.005)")
     parser.add_argument("--idle", help="idle stream counts, comma-separated, 0 to skip (default 1000,10000)")
     parser.add_argument("--idle-system", default="mini-llm", choices=list(SYSTEMS), help="default mini-llm")
-    parser.add_argument("--no-control", action="store_true", help="skip the canned nginx control upstream")
+    parser.add_argument("--no-scaling", action="store_true", help="skip the --workers 2 vs 1 worker run")
     parser.add_argument("--out", type=Path, default=_DEFAULT_OUT, help=f"output directory (default {_DEFAULT_OUT})")
     args = parser.parse_args(argv)
     default = [name for name in SYSTEMS if not (args.quick and name == "litellm")]
@@ -52,7 +52,8 @@ def _options(argv: list[str] | None) -> tuple[Options, Path]:
         concurrency=args.concurrency,
         ttfb_concurrency=args.ttfb_concurrency,
         token_delay=args.token_delay,
-        control=not (args.quick or args.no_control),
+        scaling=not args.no_scaling,
+        cpus=cores,
         idle=_counts(args.idle if args.idle is not None else ("1000" if args.quick else "1000,10000")),
         idle_system=args.idle_system,
         sut_cpu=cores[1] if pinned else None,

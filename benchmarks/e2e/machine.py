@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from . import litellm_venv, nginx, wrk
+from . import litellm_venv, nginx, tensorzero_venv, wrk
 
 
 def _cpu_model() -> str:
@@ -68,5 +68,6 @@ def describe(load_average: list[float]) -> dict[str, Any]:
             "nginx": nginx.version(),
             "wrk": wrk.version(),
             "litellm": litellm_venv.installed_version() or "not installed",
+            "tensorzero": tensorzero_venv.installed_version() or "not installed",
         },
     }

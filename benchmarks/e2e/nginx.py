@@ -1,4 +1,4 @@
-"""nginx as a child process: the proxy under test and the canned control upstream, from the .conf templates."""
+"""nginx as a child process: the C reference proxy, from the .conf templates."""
 
 from __future__ import annotations
 
@@ -32,15 +32,6 @@ def _launch(name: str, template: str, prefix: Path, port: int, values: Mapping[s
 def proxy(prefix: Path, port: int, upstream: str) -> Launch:
     """nginx proxy_pass to `upstream` (host:port)."""
     return _launch("nginx", "nginx-proxy.conf", prefix, port, {"port": port, "upstream": upstream})
-
-
-def canned(prefix: Path, json_port: int, sse_port: int, json_body: bytes, sse_body: bytes) -> Launch:
-    """nginx answering every request on `json_port` with the JSON body and on `sse_port` with the SSE body."""
-    prefix.mkdir(parents=True, exist_ok=True)
-    (prefix / "json.body").write_bytes(json_body)
-    (prefix / "sse.body").write_bytes(sse_body)
-    values = {"json_port": json_port, "sse_port": sse_port}
-    return _launch("nginx-canned", "nginx-canned.conf", prefix, json_port, values)
 
 
 def version() -> str:

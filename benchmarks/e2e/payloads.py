@@ -34,12 +34,12 @@ async def _collect(body: bytes) -> bytes:
 
 
 def canned_json() -> bytes:
-    """What the mock upstream answers to the non-stream request, for nginx to serve as a constant."""
+    """What the mock upstream answers to the non-stream request, for the raw upstream to serve as a constant."""
     return mock.respond("/chat/completions", request_body(False), MODEL, 0.0).body
 
 
 def canned_sse() -> bytes:
-    """The mock's 50-event stream, for nginx to serve as a constant (in one write)."""
+    """The mock's 50-event stream, for the raw upstream to serve as a constant."""
     return asyncio.run(_collect(request_body(True)))
 
 

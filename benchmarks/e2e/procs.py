@@ -34,8 +34,12 @@ class Launch:
     port: int
     env: dict[str, str] = field(default_factory=dict)
     health: str = "/health"
-    expect_in_health: bytes = b""
+    expect_in_health: tuple[bytes, ...] = ()  # each must be in the health answer (the settings took effect)
     ready_timeout: float = 60.0
+    # A process that picks its own port (TensorZero's embedded gateway) writes it to this file once serving.
+    port_file: Path | None = None
+    # Ready on any HTTP answer to `health`, not only a 200 (for a server that has no health path).
+    any_answer: bool = False
 
 
 def free_port() -> int:
@@ -62,6 +66,15 @@ def http_get(port: int, path: str, timeout: float = 1.0) -> tuple[int, bytes] | 
     return int(parts[1]), raw.partition(b"\r\n\r\n")[2]
 
 
+def read_port(path: Path) -> int:
+    """The port a process wrote to `path` (written whole, then renamed), 0 until it is there."""
+    try:
+        text = path.read_text().strip()
+    except OSError:
+        return 0
+    return int(text) if text.isdigit() else 0
+
+
 def clean_env(extra: Mapping[str, str]) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(_PRIVATE_PREFIXES)}
     env.update(extra)
@@ -69,12 +82,14 @@ def clean_env(extra: Mapping[str, str]) -> dict[str, str]:
 
 
 class Child:
-    """A started process pinned to one CPU, with its log file and its measured cold start."""
+    """A started process pinned to a CPU, with its log file and its measured cold start."""
 
-    def __init__(self, launch: Launch, cpu: int | None, logdir: Path) -> None:
+    def __init__(self, launch: Launch, cpu: int | str | None, logdir: Path) -> None:
+        """`cpu`: the CPU to pin to, or a taskset list ("0,1" unpins it from the harness's own CPU)."""
         self.launch = launch
-        self.url = f"http://{HOST}:{launch.port}"
-        self.log_path = logdir / f"{launch.name}-{launch.port}.log"
+        self.port = launch.port
+        tag = launch.port or (launch.port_file.parent.name if launch.port_file else "0")
+        self.log_path = logdir / f"{launch.name}-{tag}.log"
         pin = ["taskset", "-c", str(cpu)] if cpu is not None and shutil.which("taskset") else []
         with self.log_path.open("wb") as log:
             started = time.perf_counter()
@@ -87,15 +102,24 @@ class Child:
             self.stop()
             raise
 
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
     def _wait_ready(self, started: float) -> float:
         deadline = started + self.launch.ready_timeout
         while time.perf_counter() < deadline:
             if self.popen.poll() is not None:
                 raise StartError(f"{self.launch.name} exited with status {self.popen.returncode}\n{self.log_tail()}")
-            answer = http_get(self.launch.port, self.launch.health, timeout=2.0)
-            if answer is not None and answer[0] == 200:
+            if self.launch.port_file is not None and not self.port:
+                self.port = read_port(self.launch.port_file)
+                if not self.port:
+                    time.sleep(0.002)
+                    continue
+            answer = http_get(self.port, self.launch.health, timeout=2.0)
+            if answer is not None and (answer[0] == 200 or self.launch.any_answer):
                 elapsed = time.perf_counter() - started
-                if self.launch.expect_in_health not in answer[1]:
+                if not all(expected in answer[1] for expected in self.launch.expect_in_health):
                     raise StartError(f"{self.launch.name}: {self.launch.health} answered {answer[1][:300]!r}")
                 return elapsed
             time.sleep(0.002)
@@ -127,7 +151,7 @@ class Child:
 
 
 @contextlib.contextmanager
-def running(launch: Launch, cpu: int | None, logdir: Path) -> Iterator[Child]:
+def running(launch: Launch, cpu: int | str | None, logdir: Path) -> Iterator[Child]:
     child = Child(launch, cpu, logdir)
     try:
         yield child

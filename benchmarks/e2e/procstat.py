@@ -1,4 +1,5 @@
-"""CPU time and memory of a whole process tree, read from /proc (granian runs a main process and workers)."""
+"""CPU time and memory of a whole process tree, and of a whole core, read from /proc (granian runs a main
+process and workers)."""
 
 from __future__ import annotations
 
@@ -88,3 +89,14 @@ def kill_same(family: list[tuple[int, int]]) -> None:
         if _start_time(pid) == start:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+
+
+def core_seconds(cpu: int) -> dict[str, float]:
+    """One CPU's time by kind since boot, from /proc/stat (seconds): what else ran on a pinned core, and
+    how much of it the hypervisor took (steal)."""
+    names = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
+    for line in (_PROC / "stat").read_text().splitlines():
+        fields = line.split()
+        if fields[0] == f"cpu{cpu}":
+            return {name: int(value) / _TICK for name, value in zip(names, fields[1:], strict=False)}
+    raise ValueError(f"no cpu{cpu} in /proc/stat")

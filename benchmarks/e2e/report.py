@@ -10,6 +10,8 @@ from typing import Any
 
 from . import summary
 
+_BUSY_ELSEWHERE = 0.05  # of a core: more than this beside the system under test taints its CPU figures
+
 
 def _f(value: float, digits: int = 2, suffix: str = "") -> str:
     if value is None or math.isnan(value):
@@ -37,47 +39,52 @@ def _not_run(name: str, system: dict[str, Any], width: int) -> list[str] | None:
     return [name, "not run: " + "; ".join(system["errors"]).replace("|", "/")] + [""] * (width - 2)
 
 
-def _main_table(results: dict[str, Any], rows: dict[str, dict[str, float]]) -> list[str]:
-    opts = results["options"]
-    delay = f"{opts['token_delay'] * 1000:g} ms"
+def _upstream_table(results: dict[str, Any], rows: summary.Rows, up: str) -> list[str]:
     header = ["system", "req/s", "x direct", "x nginx", "p50 / p99 ms", "added p50 / p99 ms, 1 conn",
-              "CPU ms/req", "streams/s", "x direct", "CPU ms/stream",
-              f"added TTFB p50 / p99 ms, {opts['ttfb_concurrency']} streams, {delay}",
-              f"{opts['concurrency']} streams, {delay}: streams/s, added TTFB p50 ms",
-              "whole streams", "peak RSS MB", "cold start s"]  # fmt: skip
+              "CPU ms/req", "streams/s", "x direct", "CPU ms/stream"]  # fmt: skip
     body = []
-    for name, r in rows.items():
+    for name, row in rows.items():
+        r = {key.removesuffix(f"_{up}"): value for key, value in row.items()}
         failed = _not_run(name, results["systems"][name], len(header))
         body.append(failed or [
             name, _f(r["rps"], 0), _x(r["x_direct"]), _x(r["x_nginx"]), _pair(r["p50_ms"], r["p99_ms"]),
             _pair(r["added_p50_1c_ms"], r["added_p99_1c_ms"], 3), _f(r["cpu_ms_req"], 3), _f(r["streams_s"], 0),
-            _x(r["streams_x_direct"]), _f(r["cpu_ms_stream"], 3), _pair(r["added_ttfb_p50_ms"], r["added_ttfb_p99_ms"]),
-            f"{_f(r['streams_s_delay'], 0)}, {_f(r['added_ttfb_p50_ms_loaded'], 1)}",
-            f"{r['streams_whole']:.0f}/{r['streams_run']:.0f}", _f(r["peak_rss_mb"], 0), _f(r["cold_start_s"]),
+            _x(r["streams_x_direct"]), _f(r["cpu_ms_stream"], 3),
         ])  # fmt: skip
     return _table(header, body)
 
 
-def _control_table(rows: dict[str, dict[str, float]]) -> list[str]:
-    header = ["system", "req/s", "x direct", "x nginx", "CPU ms/req", "streams/s", "x direct", "CPU ms/stream"]
-    body = [
-        [name, _f(r["rps_control"], 0), _x(r["x_direct_control"]), _x(r["x_nginx_control"]),
-         _f(r["cpu_ms_req_control"], 3), _f(r["streams_s_control"], 0), _x(r["streams_x_direct_control"]),
-         _f(r["cpu_ms_stream_control"], 3)]
-        for name, r in rows.items()
-    ]  # fmt: skip
+def _delay_table(results: dict[str, Any], rows: summary.Rows) -> list[str]:
+    opts = results["options"]
+    delay = f"{opts['token_delay'] * 1000:g} ms"
+    header = ["system", f"added TTFB p50 / p99 ms, {opts['ttfb_concurrency']} streams, {delay}",
+              f"{opts['concurrency']} streams, {delay}: streams/s, added TTFB p50 ms",
+              "whole streams", "failed requests", "peak RSS MB", "cold start s"]  # fmt: skip
+    body = []
+    for name, r in rows.items():
+        failed = _not_run(name, results["systems"][name], len(header))
+        body.append(failed or [
+            name, _pair(r["added_ttfb_p50_ms"], r["added_ttfb_p99_ms"]),
+            f"{_f(r['streams_s_delay'], 0)}, {_f(r['added_ttfb_p50_ms_loaded'], 1)}",
+            f"{r['streams_whole']:.0f}/{r['streams_run']:.0f}", f"{r['wrk_errors']:.0f}", _f(r["peak_rss_mb"], 0),
+            _f(r["cold_start_s"]),
+        ])  # fmt: skip
     return _table(header, body)
 
 
-def _cores_table(rows: dict[str, dict[str, float]]) -> list[str]:
-    header = ["system", "64 conns, mock: system / upstream / load", "streams, mock: system / upstream / load",
-              "64 conns, canned: system / upstream"]  # fmt: skip
-    body = [
-        [name, f"{_pair(r['sut_core'], r['upstream_core'])} / {_f(r['load_core'])}",
-         f"{_pair(r['sut_core_streams'], r['upstream_core_streams'])} / {_f(r['load_core_streams'])}",
-         _pair(r["sut_core_control"], r["upstream_core_control"])]
-        for name, r in rows.items()
-    ]  # fmt: skip
+def _cores_table(rows: summary.Rows) -> list[str]:
+    header = ["system"]
+    for up in summary.UPSTREAMS:
+        header += [f"64 conns, {up}: system / upstream / load", f"streams, {up}: system / upstream / load"]
+    header += ["other work on the system's core (most)", "steal (most)"]
+    body = []
+    for name, r in rows.items():
+        cells = [name]
+        for up in summary.UPSTREAMS:
+            for suffix in ("", "_streams"):
+                sut, upstream, load = (r[f"{key}{suffix}_{up}"] for key in ("sut_core", "upstream_core", "load_core"))
+                cells.append(f"{_pair(sut, upstream)} / {_f(load)}")
+        body.append([*cells, _f(r["other_core_max"]), _f(r["steal_core_max"])])
     return _table(header, body)
 
 
@@ -92,45 +99,59 @@ def _idle_table(results: dict[str, Any]) -> list[str]:
     return _table(header, body)
 
 
+def _scaling_table(results: dict[str, Any]) -> list[str]:
+    header = ["mini-llm", "CPUs", "req/s", "p50 / p99 ms", "CPU ms/req", "cores used", "errors"]
+    body = [
+        [f"--workers {s['workers']}", s["cpus"], _f(s["rps"], 0), _pair(s["p50_ms"], s["p99_ms"]),
+         _f(s["sut_cpu_ms_per_request"], 3), _f(s["sut_core_use"]), str(s["errors"])]
+        for s in results.get("scaling", [])
+    ]  # fmt: skip
+    return _table(header, body)
+
+
+def check_text(check: dict[str, Any]) -> str:
+    """`raw 0.412 (<= 0.5)`: where, the value, the limit it is held to."""
+    sign = ">=" if check["higher"] else "<="
+    return f"{check['where']} {_x(check['value'])} ({sign} {_x(check['limit'])})"
+
+
 def _targets_table(targets: list[dict[str, Any]]) -> list[str]:
-    names = [n for n in ("mini-llm", "mini-llm-pure") if any(n in t for t in targets)]
-    body = []
-    for entry in targets:
-        cells = [entry["target"]]
-        for name in names:
-            got = entry.get(name)
-            if got is None:
-                cells.append("")
-                continue
-            values = " (canned: ".join(_f(v, 3) for v in got["values"]) + (")" if len(got["values"]) > 1 else "")
-            cells.append(f"{values} {'met' if got['met'] else '**not met**'}")
-        body.append(cells)
-    return _table(["target", *names], body)
+    body = [
+        [t["target"], "; ".join(check_text(c) for c in t["checks"]), "met" if t["met"] else "**not met**"]
+        for t in targets
+    ]
+    return _table(["target", f"{summary.GATEWAY}: value (limit)", "met"], body)
 
 
-def _notes(results: dict[str, Any], rows: dict[str, dict[str, float]]) -> list[str]:
+def _notes(results: dict[str, Any], rows: summary.Rows) -> list[str]:
     notes = []
     direct = rows.get("direct")
-    if direct and not math.isnan(direct["rps_control"]):
-        share = direct["rps"] / direct["rps_control"]
+    if direct and not math.isnan(direct["rps_raw"]):
+        share = direct["rps_mock"] / direct["rps_raw"]
         notes.append(
-            f"- The mock upstream answers {direct['rps']:,.0f} req/s direct against {direct['rps_control']:,.0f} for"
-            f" canned nginx ({share:.0%}); where a proxy nears the mock's rate, the mock is its ceiling, and the"
-            " control table shows the proxy without it."
+            f"- The mock upstream answers {direct['rps_mock']:,.0f} req/s direct against {direct['rps_raw']:,.0f} for"
+            f" the raw upstream ({share:.0%}); where a proxy nears the mock's rate, the mock is its ceiling: the raw"
+            " upstream's table shows the proxy without it, and the targets are judged there."
         )
-    if results["options"]["control"] and "nginx-json" not in results["upstreams"]:
-        notes.append("- The canned nginx control upstream did not run: nginx is not installed.")
-    if direct and direct["upstream_core_streams"] + direct["load_core_streams"] > 0.9:
+    for name, r in rows.items():
+        if r["other_core_max"] > _BUSY_ELSEWHERE or r["steal_core_max"] > _BUSY_ELSEWHERE:
+            notes.append(
+                f"- {name}: other processes took up to {r['other_core_max']:.2f} of its core in a phase, and the"
+                f" hypervisor {r['steal_core_max']:.2f}: where it was saturated, its req/s and latency are"
+                " understated and its CPU figures overstated (a shared core); rerun on a quiet machine."
+            )
+    if direct and direct["upstream_core_streams_mock"] + direct["load_core_streams_mock"] > 0.9:
         notes.append(
-            f"- Streams saturate the load core even direct (mock upstream {direct['upstream_core_streams']:.2f} +"
-            f" stream client {direct['load_core_streams']:.2f} of one core): streams/s says how close each system"
-            " comes to that ceiling, and TTFB under 200 streams is mostly queueing; the light-load TTFB is the latency."
+            f"- Streams saturate the load core even direct (mock upstream {direct['upstream_core_streams_mock']:.2f} +"
+            f" stream client {direct['load_core_streams_mock']:.2f} of one core): streams/s says how close each system"
+            " comes to that ceiling, and TTFB under load is mostly queueing; the light-load TTFB is the latency."
         )
     for name, system in results["systems"].items():
         for error in system.get("errors", []):
             notes.append(f"- {name}: {error}")
-    if results.get("idle_error"):
-        notes.append(f"- idle streams: {results['idle_error']}")
+    for key, what in (("idle_error", "idle streams"), ("scaling_error", "scaling")):
+        if results.get(key):
+            notes.append(f"- {what}: {results[key]}")
     return notes
 
 
@@ -148,38 +169,44 @@ def _machine(results: dict[str, Any]) -> list[str]:
     ]
 
 
-def markdown(results: dict[str, Any], rows: dict[str, dict[str, float]], targets: list[dict[str, Any]]) -> str:
+def markdown(results: dict[str, Any], rows: summary.Rows, targets: list[dict[str, Any]]) -> str:
     lines = [
         "# mini-llm end-to-end benchmark",
         "",
         f"{results['finished']}: `{' '.join(['python -m benchmarks.e2e', results['argv']]).strip()}`",
         "",
-        "Upstream: `mini-llm mock-upstream`. Non-stream: wrk, 64 connections (1 for the added latency)."
-        " Streams: 50 events each; streams/s with no delay between events, TTFB with delays. Added = minus direct.",
+        "Non-stream: wrk, 64 connections (1 for the added latency). Streams: 50 events each, no delay between"
+        " events. Added = minus direct. CPU = the system's processes only (utime + stime from /proc).",
         "",
-        *_main_table(results, rows),
+        "## Targets",
+        "",
+        f"Judged on the {summary.TARGET_UPSTREAM} upstream; a ratio is {summary.GATEWAY}'s figure over the other's.",
+        "",
+        *_targets_table(targets),
     ]
-    if "nginx-json" in results["upstreams"]:
-        lines += [
-            "",
-            "## Control: canned nginx upstream",
-            "",
-            "The same load against nginx serving the mock's answers as constant files (the stream in one write).",
-            "",
-            *_control_table(rows),
-        ]
+    for up, what in (("raw", "`raw_upstream.py`, an asyncio.Protocol that only answers"),
+                     ("mock", "`mini-llm mock-upstream`")):  # fmt: skip
+        lines += ["", f"## Upstream: {up} ({what})", "", *_upstream_table(results, rows, up)]
     lines += [
+        "",
+        "## Streams with delays (mock upstream), memory, start",
+        "",
+        *_delay_table(results, rows),
         "",
         "## Cores busy",
         "",
         "CPU seconds per second of each phase: the system under test (its core), the upstream and the load"
-        " generator (wrk or the stream client), which share the other core. Near 1.0 is a bottleneck.",
+        " generator (wrk or the stream client), which share the other core. Near 1.0 is a bottleneck. The last"
+        " columns: what else ran on the system's core (should be near 0).",
         "",
         *_cores_table(rows),
     ]
+    if results.get("scaling"):
+        lines += ["", "## Workers (raw upstream, 64 connections, the gateway free to use every core)", ""]
+        lines += _scaling_table(results)
     if results.get("idle"):
         lines += ["", "## Idle streams", "", *_idle_table(results)]
-    lines += ["", "## Targets", "", *_targets_table(targets), "", "## Machine", "", *_machine(results)]
+    lines += ["", "## Machine", "", *_machine(results)]
     notes = _notes(results, rows)
     if notes:
         lines += ["", "## Notes", "", *notes]
@@ -213,7 +240,7 @@ def failures(results: dict[str, Any]) -> list[str]:
     """What makes the run fail: the gateway or the baseline did not run, or lost a stream or a request."""
     problems = []
     rows = summary.metrics(results)
-    for name in ("direct", "mini-llm", "mini-llm-pure"):
+    for name in ("direct", "mini-llm", "mini-llm-aiohttp", "mini-llm-pure"):
         if name not in rows:
             continue
         problems += [f"{name}: {e}" for e in results["systems"][name].get("errors", [])]

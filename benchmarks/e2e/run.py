@@ -14,9 +14,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from . import idle, litellm_venv, machine, nginx, payloads, procstat, streams, wrk
-from .procs import HOST, Child, StartError, free_port, running
-from .systems import SYSTEMS, System, mock_upstream
+from . import idle, litellm_venv, machine, payloads, procstat, streams, wrk
+from .procs import Child, StartError, free_port, running
+from .systems import CHAT_PATH, SYSTEMS, System, gateway, mock_upstream, raw_upstream
 
 Tally = Callable[[Any], int]  # what a load phase completed: wrk requests or streams
 AUTH: Final = litellm_venv.MASTER_KEY  # every client sends it; only LiteLLM checks it
@@ -26,9 +26,9 @@ IDLE_TOKEN_DELAY: Final = 600.0  # the idle upstream sends headers, then nothing
 SESSIONS: Final = {
     "mock": ("wrk64", "wrk1", "streams"),
     "mock-delay": ("streams", "ttfb"),
-    "nginx-json": ("wrk64",),
-    "nginx-sse": ("streams",),
+    "raw": ("wrk64", "wrk1", "streams"),
 }
+SCALING_WORKERS: Final = (1, 2)
 
 
 @dataclass(frozen=True)
@@ -39,16 +39,17 @@ class Options:
     concurrency: int
     ttfb_concurrency: int
     token_delay: float
-    control: bool
     idle: list[int]
     idle_system: str
+    scaling: bool
+    cpus: list[int]  # every CPU the run may use
     sut_cpu: int | None
     load_cpu: int | None
 
 
 @dataclass(frozen=True)
 class Upstream:
-    """An upstream role: its base URL and the processes serving it (the canned nginx serves two roles)."""
+    """An upstream role: its base URL and the processes serving it."""
 
     url: str
     pids: Callable[[], list[int]]
@@ -59,8 +60,11 @@ def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-def _model(role: str) -> str:
-    """The model name a routed system (LiteLLM) maps to `role`'s upstream; the others always get MODEL."""
+def model_for(system: System, role: str) -> str:
+    """The model a system's clients send for `role`: its own, or for a routed system (LiteLLM) the name it
+    maps to that role's upstream."""
+    if system.model is not None:
+        return system.model
     return payloads.MODEL if role == "mock" else f"{payloads.MODEL}-{role}"
 
 
@@ -70,8 +74,27 @@ def _load_cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
-def _measured(run: Callable[[], Any], count: Tally, sut: list[int], up: list[int]) -> dict[str, Any]:
+def _core(cpu: int | None) -> dict[str, float]:
+    return procstat.core_seconds(cpu) if cpu is not None else {}
+
+
+def interference(before: dict[str, float], after: dict[str, float], sut_cpu_s: float, wall: float) -> dict[str, float]:
+    """What the system's core did besides the system, in cores: other processes' user and system time
+    (another job sharing the core inflates every CPU figure), steal (the hypervisor's), softirq."""
+    if not before:
+        return {}
+    delta = {kind: after[kind] - before[kind] for kind in before}
+    busy = delta["user"] + delta["nice"] + delta["system"]
+    return {
+        "sut_core_other": max(0.0, busy - sut_cpu_s) / wall,
+        "sut_core_steal": delta["steal"] / wall,
+        "sut_core_softirq": delta["softirq"] / wall,
+    }
+
+
+def _measured(run: Callable[[], Any], count: Tally, sut: list[int], up: list[int], cpu: int | None) -> dict[str, Any]:
     """Run one load phase and add the CPU time the system, the upstream and the load side spent on it."""
+    core = _core(cpu)
     before = procstat.cpu_seconds(sut), procstat.cpu_seconds(up), _load_cpu_seconds(), time.perf_counter()
     result = run()
     after = procstat.cpu_seconds(sut), procstat.cpu_seconds(up), _load_cpu_seconds(), time.perf_counter()
@@ -86,6 +109,7 @@ def _measured(run: Callable[[], Any], count: Tally, sut: list[int], up: list[int
         "upstream_cpu_ms_per_request": up_cpu * 1000 / done if done else None,
         "upstream_core_use": up_cpu / wall,
         "load_core_use": load_cpu / wall,
+        **(interference(core, _core(cpu), sut_cpu, wall) if sut else {}),
     }
 
 
@@ -101,23 +125,27 @@ def _load(phase: str, url: str, model: str, concurrency: int, seconds: int) -> t
 
 def _describe(phase: str, result: dict[str, Any]) -> str:
     if phase.startswith("wrk"):
-        return f"{result['rps']:,.0f} req/s, p50 {result['p50_ms']:.2f} ms, errors {result['errors']}"
+        cpu = result["sut_cpu_ms_per_request"]
+        return f"{result['rps']:,.0f} req/s, p50 {result['p50_ms']:.2f} ms, errors {result['errors']}" + (
+            f", {cpu:.3f} ms CPU/req" if cpu else ""
+        )
     return (
         f"{result['concurrency']} at once: {result['streams_per_s']:,.0f} streams/s,"
         f" TTFB p50 {result['ttfb_p50_ms']:.2f} ms, whole {result['whole']}/{result['completed']}"
     )
 
 
-def _session(url: str, sut: list[int], up: list[int], role: str, model: str, opts: Options) -> dict[str, Any]:
+def _session(
+    target: str, sut: list[int], up: list[int], role: str, model: str, opts: Options, cpu: int | None
+) -> dict[str, Any]:
     """The role's phases through one system; the first phase's load, run briefly first, warms it up."""
-    target = f"{url}/v1/chat/completions"
     warm, _ = _load(SESSIONS[role][0], target, model, opts.ttfb_concurrency, opts.warmup)
     warm()
     phases: dict[str, Any] = {}
     for phase in SESSIONS[role]:
         concurrency = opts.ttfb_concurrency if phase == "ttfb" else opts.concurrency
         load, count = _load(phase, target, model, concurrency, opts.duration)
-        phases[phase] = _measured(load, count, sut, up)
+        phases[phase] = _measured(load, count, sut, up, cpu)
         log(f"  {role} {phase}: {_describe(phase, phases[phase])}")
     return phases
 
@@ -128,14 +156,15 @@ def _run_system(system: System, upstreams: dict[str, Upstream], workdir: Path, o
     def session(child: Child | None, role: str) -> None:
         url = child.url if child else upstreams[role].url
         sut = child.pids() if child else []
-        model = _model(role) if system.routed else payloads.MODEL
-        record["sessions"][role] = _session(url, sut, upstreams[role].pids(), role, model, opts)
+        target = url + (system.path if child else CHAT_PATH)
+        model = model_for(system, role)
+        record["sessions"][role] = _session(target, sut, upstreams[role].pids(), role, model, opts, opts.sut_cpu)
         record["peak_rss_kb"] = max(record["peak_rss_kb"], procstat.memory_kb(sut, "VmHWM"))
 
     try:
         if system.routed is not None:
             litellm_venv.ensure(workdir / "litellm-install.log")
-            routes = {_model(role): up.url for role, up in upstreams.items()}
+            routes = {model_for(system, role): up.url for role, up in upstreams.items()}
             with running(system.routed(workdir, free_port(), routes), opts.sut_cpu, workdir) as child:
                 record["cold_start_s"].append(child.cold_start_s)
                 log(f"  started in {child.cold_start_s:.2f} s")
@@ -157,7 +186,7 @@ def _run_system(system: System, upstreams: dict[str, Upstream], workdir: Path, o
 
 def _warm(url: str) -> None:
     request = urllib.request.Request(
-        f"{url}/v1/chat/completions",
+        f"{url}{CHAT_PATH}",
         data=payloads.request_body(False),
         headers={"Content-Type": "application/json", "Authorization": f"Bearer {AUTH}"},
     )
@@ -175,9 +204,7 @@ def _idle(workdir: Path, opts: Options) -> list[dict[str, Any]]:
             with running(system.per_upstream(workdir, free_port(), upstream.url), opts.sut_cpu, workdir) as child:
                 _warm(child.url)
                 body = payloads.request_body(True, max_tokens=1)
-                result = idle.measure(
-                    f"{child.url}/v1/chat/completions", body, AUTH, count, child.pids, 30 + count / 100
-                )
+                result = idle.measure(f"{child.url}{CHAT_PATH}", body, AUTH, count, child.pids, 30 + count / 100)
             log(
                 f"idle {system.name}: {result.opened}/{result.streams} open, {result.kb_per_stream:.1f} KB per stream"
                 + (f" ({result.note})" if result.note else "")
@@ -186,21 +213,36 @@ def _idle(workdir: Path, opts: Options) -> list[dict[str, Any]]:
     return results
 
 
+def _scaling(workdir: Path, raw: Upstream, opts: Options) -> list[dict[str, Any]]:
+    """mini-llm with 1 and with 2 workers, free to use every core (the load stays pinned), wrk at 64
+    connections against the raw upstream: how far a second worker takes it."""
+    every = ",".join(map(str, opts.cpus))
+    results = []
+    for workers in SCALING_WORKERS:
+        launch = gateway("mini-llm", "fast", workers=workers)(workdir, free_port(), raw.url)
+        with running(launch, every, workdir) as child:
+            target = f"{child.url}{CHAT_PATH}"
+            warm, _ = _load("wrk64", target, payloads.MODEL, 0, opts.warmup)
+            warm()
+            load, count = _load("wrk64", target, payloads.MODEL, 0, opts.duration)
+            result = _measured(load, count, child.pids(), raw.pids(), None)
+        log(f"scaling mini-llm, {workers} worker(s), unpinned: {_describe('wrk64', result)}")
+        results.append({"workers": workers, "cpus": every, **result})
+    return results
+
+
 @contextlib.contextmanager
 def _upstreams(workdir: Path, opts: Options) -> Iterator[dict[str, Upstream]]:
     with contextlib.ExitStack() as stack:
         roles: dict[str, Upstream] = {}
-        for role, delay in (("mock", 0.0), ("mock-delay", opts.token_delay)):
-            child = stack.enter_context(running(mock_upstream(free_port(), delay), opts.load_cpu, workdir))
+        launches = {
+            "mock": mock_upstream(free_port(), 0.0),
+            "mock-delay": mock_upstream(free_port(), opts.token_delay),
+            "raw": raw_upstream(workdir, free_port()),
+        }
+        for role, launch in launches.items():
+            child = stack.enter_context(running(launch, opts.load_cpu, workdir))
             roles[role] = Upstream(child.url, child.pids, child.cold_start_s)
-        if opts.control and nginx.BINARY is not None:
-            json_port, sse_port = free_port(), free_port()
-            launch = nginx.canned(
-                workdir / "nginx-canned", json_port, sse_port, payloads.canned_json(), payloads.canned_sse()
-            )
-            canned = stack.enter_context(running(launch, opts.load_cpu, workdir))
-            for role, port in (("nginx-json", json_port), ("nginx-sse", sse_port)):
-                roles[role] = Upstream(f"http://{HOST}:{port}", canned.pids, canned.cold_start_s)
         yield roles
 
 
@@ -210,7 +252,7 @@ def run(opts: Options) -> dict[str, Any]:
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # for idle streams; children inherit it
     load_average = [round(x, 2) for x in os.getloadavg()]
-    results: dict[str, Any] = {"options": asdict(opts), "systems": {}, "idle": []}
+    results: dict[str, Any] = {"options": asdict(opts), "systems": {}, "idle": [], "scaling": []}
     with tempfile.TemporaryDirectory(prefix="mini-llm-bench-") as tmp:
         workdir = Path(tmp)
         workdir.chmod(0o755)  # nginx workers run as an unprivileged user when we are root
@@ -221,6 +263,12 @@ def run(opts: Options) -> dict[str, Any]:
             for name in opts.systems:
                 log(f"{name}: {SYSTEMS[name].what}")
                 results["systems"][name] = _run_system(SYSTEMS[name], upstreams, workdir, opts)
+            if opts.scaling:
+                try:
+                    results["scaling"] = _scaling(workdir, upstreams["raw"], opts)
+                except (StartError, RuntimeError, OSError) as exc:
+                    log(f"scaling failed: {exc}")
+                    results["scaling_error"] = str(exc).splitlines()[0]
         if opts.idle:
             try:
                 results["idle"] = _idle(workdir, opts)
