@@ -10,11 +10,11 @@ from dataclasses import dataclass
 import pytest
 
 from mini_llm._flags import parse_flag
-from mini_llm.hotpath import _buffer_py, _sse_py
+from mini_llm.hotpath import _buffer_py, _http_py, _sse_py
 
 TWIN_MODULES = {
-    "cython": ("mini_llm.hotpath._sse_c", "mini_llm.hotpath._buffer_c"),
-    "python": ("mini_llm.hotpath._sse_py", "mini_llm.hotpath._buffer_py"),
+    "cython": ("mini_llm.hotpath._sse_c", "mini_llm.hotpath._buffer_c", "mini_llm.hotpath._http_c"),
+    "python": ("mini_llm.hotpath._sse_py", "mini_llm.hotpath._buffer_py", "mini_llm.hotpath._http_py"),
 }
 
 
@@ -30,6 +30,7 @@ class HotPathImpl:
     SSESplitter: type[_sse_py.SSESplitter]
     SSEEvent: type[_sse_py.SSEEvent]
     BodyBuffer: type[_buffer_py.BodyBuffer]
+    ResponseParser: type[_http_py.ResponseParser]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -50,10 +51,11 @@ def extensions_disabled(config: pytest.Config) -> bool:
 
 def load_twin(name: str) -> HotPathImpl:
     """Import one twin by module name; an ImportError propagates so a missing build is an error."""
-    sse_name, buffer_name = TWIN_MODULES[name]
+    sse_name, buffer_name, http_name = TWIN_MODULES[name]
     sse = importlib.import_module(sse_name)
     buffer = importlib.import_module(buffer_name)
-    return HotPathImpl(name, sse.SSESplitter, sse.SSEEvent, buffer.BodyBuffer)
+    http = importlib.import_module(http_name)
+    return HotPathImpl(name, sse.SSESplitter, sse.SSEEvent, buffer.BodyBuffer, http.ResponseParser)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -21,7 +21,7 @@ NO_EXTENSIONS = (
 ANNOTATE = parse_flag("MINI_LLM_CYTHON_ANNOTATE", os.environ.get("MINI_LLM_CYTHON_ANNOTATE"))
 TRACE = parse_flag("MINI_LLM_CYTHON_TRACE", os.environ.get("MINI_LLM_CYTHON_TRACE"))
 # Built into mini_llm.hotpath, next to their pure twins; only mini_llm.hotpath imports them.
-STEMS = ("_sse_c", "_buffer_c")
+STEMS = ("_sse_c", "_buffer_c", "_http_c")
 FIX = "install a C compiler (e.g. apt-get install gcc python3-dev) or set MINI_LLM_NO_EXTENSIONS=1"
 
 

@@ -31,6 +31,7 @@ def test_selected_classes_belong_to_the_reported_twin(hotpath_impl: HotPathImpl)
     assert (hotpath.SSESplitter is hotpath_impl.SSESplitter) is selected
     assert (hotpath.SSEEvent is hotpath_impl.SSEEvent) is selected
     assert (hotpath.BodyBuffer is hotpath_impl.BodyBuffer) is selected
+    assert (hotpath.ResponseParser is hotpath_impl.ResponseParser) is selected
 
 
 @pytest.mark.cython

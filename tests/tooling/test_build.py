@@ -66,8 +66,8 @@ def test_sdist_ships_the_pyx_sources_and_builds_a_compiled_wheel(tmp_path: Path)
     (archive,) = (tmp_path / "sdist").iterdir()
     with tarfile.open(archive) as tar:
         names = tar.getnames()
-    assert any(name.endswith("ext/_sse_c.pyx") for name in names)
-    assert any(name.endswith("ext/_buffer_c.pyx") for name in names)
+    for stem in ("_sse_c", "_buffer_c", "_http_c"):
+        assert any(name.endswith(f"ext/{stem}.pyx") for name in names), stem
     assert not any(name.endswith((".c", ".so")) for name in names)
     assert not any("/ext/" in name and name.endswith(".html") for name in names)  # Cython's annotation
     assert any(name.endswith("src/mini_llm/static/playground.html") for name in names)  # package data
@@ -77,5 +77,7 @@ def test_sdist_ships_the_pyx_sources_and_builds_a_compiled_wheel(tmp_path: Path)
     assert "-cp3" in wheel.name and "linux" in wheel.name, wheel.name
     with zipfile.ZipFile(wheel) as built:
         members = built.namelist()
-    assert any(name.startswith("mini_llm/hotpath/_sse_c.") and name.endswith(".so") for name in members)
-    assert "mini_llm/hotpath/_sse_c.pyi" in members and "mini_llm/py.typed" in members
+    for stem in ("_sse_c", "_buffer_c", "_http_c"):
+        assert any(name.startswith(f"mini_llm/hotpath/{stem}.") and name.endswith(".so") for name in members), stem
+        assert f"mini_llm/hotpath/{stem}.pyi" in members, stem
+    assert "mini_llm/py.typed" in members

@@ -7,7 +7,7 @@ import sys
 from typing import TYPE_CHECKING, Final, Literal
 
 from mini_llm._flags import parse_flag
-from mini_llm.hotpath.errors import BodyTooLarge, EventTooLarge, HotPathError
+from mini_llm.hotpath.errors import BodyTooLarge, EventTooLarge, HotPathError, HTTPParseError
 
 __all__ = [
     "FALLBACK_REASON",
@@ -16,7 +16,9 @@ __all__ = [
     "BodyBuffer",
     "BodyTooLarge",
     "EventTooLarge",
+    "HTTPParseError",
     "HotPathError",
+    "ResponseParser",
     "SSEEvent",
     "SSESplitter",
 ]
@@ -32,17 +34,20 @@ FALLBACK_REASON: str = ""
 
 if TYPE_CHECKING or NO_EXTENSIONS:
     from mini_llm.hotpath._buffer_py import BodyBuffer
+    from mini_llm.hotpath._http_py import ResponseParser
     from mini_llm.hotpath._sse_py import SSEEvent, SSESplitter
 
     IMPLEMENTATION: Literal["cython", "python"] = "python"
 else:
     try:
         from mini_llm.hotpath._buffer_c import BodyBuffer
+        from mini_llm.hotpath._http_c import ResponseParser
         from mini_llm.hotpath._sse_c import SSEEvent, SSESplitter
 
         IMPLEMENTATION = "cython"
     except ImportError as exc:  # pragma: no cover - only a broken install lands here; logged at start-up
         from mini_llm.hotpath._buffer_py import BodyBuffer
+        from mini_llm.hotpath._http_py import ResponseParser
         from mini_llm.hotpath._sse_py import SSEEvent, SSESplitter
 
         IMPLEMENTATION = "python"

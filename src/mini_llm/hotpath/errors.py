@@ -17,3 +17,7 @@ class EventTooLarge(HotPathError):
 
 class BodyTooLarge(HotPathError):
     """A request body went past its byte limit; the gateway answers 413."""
+
+
+class HTTPParseError(HotPathError):
+    """A provider answer that breaks RFC 9112 framing; the message says what, never quotes the bytes."""
