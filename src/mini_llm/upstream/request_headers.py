@@ -56,7 +56,7 @@ _DROPPED_REQUEST_HEADERS: Final = frozenset(
 )
 # What a browser adds about the page and itself (Fetch metadata, client hints): the provider does
 # not need it, and Anthropic's API refuses a request with an Origin as a browser's direct access.
-_DROPPED_REQUEST_PREFIXES: Final = ("sec-",)
+_DROPPED_REQUEST_PREFIX: Final = b"sec-"
 
 
 # How many header names the warning below is logged for, per worker: the client picks the names.
@@ -75,31 +75,38 @@ def _warn_not_utf8(field: str) -> None:
     )
 
 
-def upstream_headers(target: Target, client: Mapping[bytes, bytes]) -> dict[str, str]:
-    """The client's headers minus hop-by-hop and credentials, plus the provider's own auth.
+def forwarded_headers(client: Mapping[bytes, bytes]) -> list[tuple[bytes, bytes]]:
+    """The client's headers that travel upstream, as sent: hop-by-hop fields and credentials stay behind.
 
-    Names with `_` are dropped, as nginx does by default (underscores_in_headers off): a server that
-    maps `-` and `_` alike would read `X_Api_Key` as `X-Api-Key`. Values go on as sent: aiohttp
-    writes header strings as UTF-8, so bytes that are valid UTF-8 decode strictly and go out
-    unchanged; any other value cannot be written as it came and is dropped (and logged) rather
-    than altered. granian refuses control characters in headers before the app sees them.
+    Both upstream clients send exactly these, so a provider sees the same request whichever one
+    serves it. Names with `_` are dropped, as nginx does by default (underscores_in_headers off):
+    a server that maps `-` and `_` alike would read `X_Api_Key` as `X-Api-Key`. A value that is
+    not valid UTF-8 is dropped (and logged) rather than altered: the aiohttp client writes header
+    strings as UTF-8, so it could not send those bytes as they came. granian refuses control
+    characters in headers before the app sees them.
     """
     dropped = _DROPPED_REQUEST_HEADERS
     listed = client.get(b"connection")
     if listed:
         # RFC 9110 7.6.1: headers named in Connection are hop-by-hop too.
         dropped = dropped | {token.strip().lower() for token in listed.split(b",")}
-    headers: dict[str, str] = {}
+    forwarded: list[tuple[bytes, bytes]] = []
     for name, value in client.items():
-        if name in dropped:
+        if name in dropped or b"_" in name or name.startswith(_DROPPED_REQUEST_PREFIX):
             continue
-        field = name.decode("latin-1")  # a name is a token, so ASCII (RFC 9110 5.6.2); granian checks it
-        if "_" in field or field.startswith(_DROPPED_REQUEST_PREFIXES):  # NOTE: str ops: cheaper than on bytes
-            continue
-        try:
-            headers[field] = value.decode()
-        except UnicodeDecodeError:
-            _warn_not_utf8(field)
+        if not value.isascii():
+            try:
+                value.decode()
+            except UnicodeDecodeError:
+                _warn_not_utf8(name.decode("latin-1"))  # a name is a token, so ASCII (RFC 9110 5.6.2)
+                continue
+        forwarded.append((name, value))
+    return forwarded
+
+
+def upstream_headers(target: Target, client: Mapping[bytes, bytes]) -> dict[str, str]:
+    """The aiohttp client's headers: the forwarded ones plus the fixed ones and the provider's own auth."""
+    headers = {name.decode("latin-1"): value.decode() for name, value in forwarded_headers(client)}
     # The body was validated as a JSON object, whatever the client labelled it (curl -d says form).
     headers["Content-Type"] = "application/json"
     headers["Accept-Encoding"] = "identity"

@@ -1,0 +1,79 @@
+"""The bytes of the fast client's request head: a template per provider, path and key, made once.
+
+Only the forwarded client headers and the Content-Length change from one request to the next;
+the request line, Host, the provider's auth and the fixed headers are prepared once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Final
+from urllib.parse import quote, urlsplit
+
+from mini_llm.providers import DEFAULT_ANTHROPIC_VERSION, Target
+from mini_llm.upstream.request_headers import forwarded_headers
+
+_DEFAULT_PORTS: Final = {"http": 80, "https": 443}
+# RFC 3986 3.3: what a path may hold as it is; anything else is percent-encoded (an existing %XX stays).
+_PATH_SAFE: Final = "/%:@!$&'()*+,;=-._~"
+_DEFAULT_VERSION: Final = b"anthropic-version: " + DEFAULT_ANTHROPIC_VERSION.encode() + b"\r\n"
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where a provider is: what the pool is keyed by and the connection goes to (RFC 9110 4.3.1)."""
+
+    scheme: str
+    host: str
+    port: int
+    # The Host header's value: the host, bracketed if an IPv6 literal, and the port unless the default.
+    authority: bytes
+
+    @property
+    def tls(self) -> bool:
+        return self.scheme == "https"
+
+
+def origin_of(base_url: str) -> Origin:
+    """The origin of a configured base URL (checked at start-up: http(s), a host, no credentials)."""
+    parts = urlsplit(base_url)
+    scheme, host = parts.scheme, parts.hostname or ""
+    port = parts.port or _DEFAULT_PORTS[scheme]
+    name = b"[" + host.encode() + b"]" if ":" in host else host.encode("idna")
+    authority = name if port == _DEFAULT_PORTS[scheme] else name + b":%d" % port
+    return Origin(scheme, host, port, authority)
+
+
+class HeadTemplate:
+    """The fixed part of one (provider, path, key)'s request head; `head()` adds what varies."""
+
+    __slots__ = ("_default_version", "prefix")
+
+    def __init__(self, target: Target, path: str, origin: Origin) -> None:
+        provider = target.provider
+        request_target = quote(urlsplit(provider.url(path)).path, safe=_PATH_SAFE).encode()
+        lines = [b"POST " + request_target + b" HTTP/1.1", b"Host: " + origin.authority]
+        # Keys are checked at start-up to be printable ASCII without spaces: nothing can break the line.
+        key = target.key
+        self._default_version = provider.protocol == "anthropic"
+        if self._default_version:
+            if key is not None:
+                lines.append(b"x-api-key: " + key.encode())
+        elif key is not None:
+            lines.append(b"Authorization: Bearer " + key.encode())
+        # The body was validated as a JSON object, whatever the client labelled it (curl -d says form).
+        lines += [b"Content-Type: application/json", b"Accept-Encoding: identity"]
+        self.prefix = b"\r\n".join(lines) + b"\r\n"
+
+    def head(self, client: Mapping[bytes, bytes], length: int) -> bytes:
+        """The whole head: the template, the forwarded client headers, then the body's length."""
+        parts = [self.prefix]
+        versioned = not self._default_version  # an OpenAI-protocol request needs none
+        for name, value in forwarded_headers(client):
+            parts += (name, b": ", value, b"\r\n")
+            versioned = versioned or name == b"anthropic-version"
+        if not versioned:  # the client's own goes on as sent; without one (or a dropped one), the default
+            parts.append(_DEFAULT_VERSION)
+        parts.append(b"Content-Length: %d\r\n\r\n" % length)
+        return b"".join(parts)
