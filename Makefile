@@ -13,7 +13,7 @@ WRK := /usr/bin/wrk
 NGINX := /usr/sbin/nginx
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup serve test lint lint-rules lint-format typecheck pytest pytest-pure bench bench-e2e annotate constraints clean
+.PHONY: setup serve test lint lint-rules lint-format typecheck pytest pytest-pure pytest-aiohttp bench bench-e2e annotate constraints clean
 
 $(STAMP): $(SOURCES)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -61,10 +61,15 @@ pytest: setup $(CHROMIUM) $(WRK)
 pytest-pure: setup $(CHROMIUM) $(WRK)
 	MINI_LLM_NO_EXTENSIONS=1 $(BIN)/pytest tests -p no:cacheprovider
 
+# The end-to-end suites again with every gateway on the alternative upstream client (aiohttp), so both
+# clients pass the same tests; the unit tests do not depend on it.
+pytest-aiohttp: setup $(CHROMIUM) $(WRK)
+	MINI_LLM_UPSTREAM_CLIENT=aiohttp $(BIN)/pytest tests/e2e tests/sdk -p no:cacheprovider
+
 # Every check runs even when an earlier one fails, so one run reports every failure; make then
 # exits non-zero if any failed.
 test: setup
-	$(MAKE) --keep-going --no-print-directory lint typecheck pytest pytest-pure
+	$(MAKE) --keep-going --no-print-directory lint typecheck pytest pytest-pure pytest-aiohttp
 
 bench: setup
 	$(BIN)/pytest benchmarks --benchmark-only --benchmark-columns=median,iqr,ops --benchmark-sort=name

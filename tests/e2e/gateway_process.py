@@ -20,11 +20,23 @@ from mini_llm.config import without_gateway_settings
 BANNER = re.compile(r"mini-llm gateway running on (http://[0-9.]+:[0-9]+)$")
 
 
+# The switches a run of the suite sets for every gateway it starts (Makefile: pytest-pure, pytest-aiohttp).
+MATRIX_SETTINGS = ("MINI_LLM_UPSTREAM_CLIENT",)
+
+
+def matrix_environ() -> dict[str, str]:
+    """This environment minus gateway settings, but with the run's matrix switches: a pure run runs
+    pure gateways (MINI_LLM_NO_EXTENSIONS stays anyway), an aiohttp run gateways on aiohttp."""
+    env = without_gateway_settings(os.environ)
+    env.update({name: os.environ[name] for name in MATRIX_SETTINGS if name in os.environ})
+    return env
+
+
 class GatewayProcess:
     """A gateway child process; `log` holds everything it wrote to stdout and stderr."""
 
     def __init__(self, env: Mapping[str, str], args: tuple[str, ...] = ()) -> None:
-        self.env = without_gateway_settings(os.environ)  # a pure run runs pure gateways
+        self.env = matrix_environ()
         self.env.update(env)
         self.args = args
         self.url = ""
@@ -124,7 +136,7 @@ def run_cli(
     *args: str, env: Mapping[str, str] | None = None, timeout: float = 20.0
 ) -> subprocess.CompletedProcess[str]:
     """Run `mini-llm ARGS` to completion (for commands that exit, or must fail at start-up)."""
-    clean = without_gateway_settings(os.environ)
+    clean = matrix_environ()
     clean.update(env or {})
     return subprocess.run(
         [sys.executable, "-m", "mini_llm.cli", *args],

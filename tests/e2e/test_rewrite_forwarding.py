@@ -17,9 +17,9 @@ TEMPLATE = (
 
 
 def _rewritten(model: str) -> bytes:
-    """What upstream must receive: the template with `model` swapped. Whitespace between top-level
-    tokens is not part of any value, and msgspec re-emits it compactly."""
-    return TEMPLATE.replace("MODEL", f'"{model}"').replace('"max_tokens":   7', '"max_tokens":7').encode()
+    """What upstream must receive: the template with only the model value swapped, every other byte
+    (whitespace between top-level members included) as the client sent it."""
+    return TEMPLATE.replace("MODEL", f'"{model}"').encode()
 
 
 def test_alias_rewrite_changes_only_the_model(gateway: GatewayProcess, upstream: FakeUpstream) -> None:
@@ -27,6 +27,26 @@ def test_alias_rewrite_changes_only_the_model(gateway: GatewayProcess, upstream:
     response = request(gateway.url, "POST", "/v1/chat/completions", sent, {"Content-Type": "application/json"})
     assert response.status == 200
     assert upstream.last().body == _rewritten("gpt-4o-mini")
+
+
+@pytest.mark.parametrize(
+    ("path", "client_model", "upstream_model"),
+    [("/v1/chat/completions", "fast", "gpt-4o-mini"), ("/v1/messages", "anthropic:claude-opus-4", "claude-opus-4")],
+    ids=["alias", "provider-prefix"],
+)
+def test_pretty_printed_body_keeps_its_layout(
+    gateway: GatewayProcess, upstream: FakeUpstream, path: str, client_model: str, upstream_model: str
+) -> None:
+    # An escaped spelling of the model value, a decoy `model` name nested, CRLF and tabs between members.
+    template = (
+        ' {\r\n\t"max_tokens" :\t7 ,\n  "metadata" : { "model" : "decoy" },\r\n  "model"  :  MODEL ,\n'
+        '  "messages" : [ { "role" : "user" , "content" : " hi  there " } ]\n}\n'
+    )
+    escaped = client_model.replace("a", "\\u0061")
+    sent = template.replace("MODEL", f'"{escaped}"').encode()
+    response = request(gateway.url, "POST", path, sent, {"Content-Type": "application/json"})
+    assert response.status == 200
+    assert upstream.last().body == template.replace("MODEL", f'"{upstream_model}"').encode()
 
 
 def test_unrenamed_model_forwards_the_exact_bytes(gateway: GatewayProcess, upstream: FakeUpstream) -> None:

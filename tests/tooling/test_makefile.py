@@ -14,11 +14,14 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-CHECKS = ("ruff check", "ruff format", "mypy", "pytest compiled", "pytest pure")
+CHECKS = ("ruff check", "ruff format", "mypy", "pytest compiled", "pytest pure", "pytest aiohttp")
 _TOOL = """#!/bin/sh
-# Record the call as "<tool> <first argument or 'compiled'/'pure'>", then exit 1 if told to fail.
+# Record the call as "<tool> <first argument or 'compiled'/'pure'/'aiohttp'>", then exit 1 if told to fail.
 case "$(basename "$0")" in
-  pytest) call="pytest $([ -n "$MINI_LLM_NO_EXTENSIONS" ] && echo pure || echo compiled)" ;;
+  pytest)
+    if [ -n "$MINI_LLM_NO_EXTENSIONS" ]; then call="pytest pure"
+    elif [ -n "$MINI_LLM_UPSTREAM_CLIENT" ]; then call="pytest aiohttp"
+    else call="pytest compiled"; fi ;;
   ruff) call="ruff $1" ;;
   *) call="$(basename "$0")" ;;
 esac
@@ -44,8 +47,8 @@ def _fake_venv(tmp_path: Path) -> Path:
 
 def _make(*args: str, venv: Path, **env: str) -> subprocess.CompletedProcess[str]:
     # The make running this suite hands down its flags (-k, a jobserver) and, in the pure run,
-    # MINI_LLM_NO_EXTENSIONS: the make here starts clean of both.
-    inherited = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MINI_LLM_NO_EXTENSIONS")
+    # MINI_LLM_NO_EXTENSIONS or MINI_LLM_UPSTREAM_CLIENT: the make here starts clean of them.
+    inherited = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MINI_LLM_NO_EXTENSIONS", "MINI_LLM_UPSTREAM_CLIENT")
     clean = {k: v for k, v in os.environ.items() if k not in inherited}
     return subprocess.run(
         ["make", "-C", str(ROOT), *args, f"VENV={venv}", "CHROMIUM=/bin/sh", "WRK=/bin/sh"],

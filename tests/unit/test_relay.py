@@ -13,7 +13,9 @@ from mini_llm.errors import Dialect
 from mini_llm.gateway.disconnect import DisconnectWatch
 from mini_llm.gateway.observer import StreamObserver
 from mini_llm.gateway.open_streams import OpenStreams
-from mini_llm.gateway.relay import relay_body, relay_stream, scrubbed, send_whole
+from mini_llm.gateway.relay import relay_stream
+from mini_llm.gateway.scrub import scrubbed
+from mini_llm.gateway.sending import relay_body, send_whole
 from mini_llm.hotpath import SSEEvent
 from tests.unit.memory import retained_while_the_provider_is_silent, run_traced, traced_bytes
 

@@ -1,4 +1,4 @@
-"""read_envelope and with_model: top-level-only decoding, 400s for bad bodies, byte-exact re-emission."""
+"""read_envelope and with_model: top-level-only decoding, 400s for bad bodies, the model rewrite as a splice."""
 
 from __future__ import annotations
 
@@ -18,7 +18,9 @@ _RAW_TOP_LEVEL = msgspec.json.Decoder(dict[str, msgspec.Raw])
 
 
 def rewrite(body: bytes, model: str) -> bytes:
-    return with_model(read_envelope(body), model)
+    """What goes upstream: the three buffers with_model returns, written in order."""
+    view = memoryview(body)
+    return b"".join(with_model(view, read_envelope(view), model))
 
 
 def top_level_raw(body: bytes) -> dict[str, bytes]:
@@ -224,15 +226,88 @@ class TestWithModel:
         assert json.loads(out) == {"model": model, "messages": []}
 
     def test_model_added_when_not_required(self) -> None:
-        envelope = read_envelope(b'{"input":"hello","dimensions":8}', model_required=False)
-        out = with_model(envelope, "text-embedding-3-small")
+        body = memoryview(b'{"input":"hello","dimensions":8}')
+        out = b"".join(with_model(body, read_envelope(body, model_required=False), "text-embedding-3-small"))
         assert out == b'{"input":"hello","dimensions":8,"model":"text-embedding-3-small"}'
 
     def test_rewrite_from_memoryview(self) -> None:
-        body = bytearray(b'{"model":"fast","messages":[{"content":"x"}]}')
-        assert (
-            with_model(read_envelope(memoryview(body)), "gpt-4o") == b'{"model":"gpt-4o","messages":[{"content":"x"}]}'
-        )
+        body = memoryview(bytearray(b'xx{"model":"fast","messages":[{"content":"x"}]}yy'))[2:-2]
+        out = b"".join(with_model(body, read_envelope(body), "gpt-4o"))
+        assert out == b'{"model":"gpt-4o","messages":[{"content":"x"}]}'
+
+
+class TestSplice:
+    """Upstream gets the client's bytes with only the top-level model value replaced."""
+
+    @pytest.mark.parametrize(
+        ("head", "value", "tail"),
+        [
+            (b'{"model":', b'"fast"', b',"messages":[],"stream":true}'),  # first
+            (b'{"messages":[],"model":', b'"fast"', b',"stream":true}'),  # middle
+            (b'{"messages":[],"stream":true,"model":', b'"fast"', b"}"),  # last
+            (b'{"model":', b'"fast"', b"}"),  # alone
+            (b' \r\n{\n\t"model"\t :\r\n ', b'"fast"', b' \n,\n  "messages" : [ { "content" : " a  b " } ]\n}\n\n'),
+            (b'{\n  "messages": [\n    {"role": "user",\n     "content": "x"}\n  ],\n  "model":   ', b'"fast"', b"\n}"),
+            (b'{"temperature":  0.50 ,"model" :', b'"fast"', b'  ,  "max_tokens":\t7 }'),
+        ],
+        ids=["first", "middle", "last", "alone", "odd-whitespace", "pretty-printed", "spaced-numbers"],
+    )
+    def test_only_the_span_is_replaced(self, head: bytes, value: bytes, tail: bytes) -> None:
+        assert rewrite(head + value + tail, "gpt-4o-mini") == head + b'"gpt-4o-mini"' + tail
+
+    @pytest.mark.parametrize(
+        ("value", "model"),
+        [
+            (b'"gp\\u0074"', "gpt"),
+            (b'"caf\xc3\xa9 \xe6\x9d\xb1\xe4\xba\xac \xf0\x9f\x98\x80"', "café 東京 😀"),
+            (b'"caf\\u00e9 \\ud83d\\ude00"', "café 😀"),
+            (b'"a\\"b\\\\c\\/d"', 'a"b\\c/d'),
+        ],
+        ids=["escaped-ascii", "raw-utf8", "escaped-unicode", "escaped-quote-backslash-solidus"],
+    )
+    def test_the_whole_value_is_replaced_however_it_is_spelled(self, value: bytes, model: str) -> None:
+        body = b'{"messages":[], "model": ' + value + b' , "n":1}'
+        assert read_envelope(body).model == model
+        assert rewrite(body, "\u00e9-model") == b'{"messages":[], "model": "\xc3\xa9-model" , "n":1}'
+
+    def test_nested_model_keys_and_strings_are_untouched(self) -> None:
+        head = b'{ "metadata" : { "model" : "decoy" , "tags": [ "model", "\\"model\\"" ] },\n "model" : '
+        tail = b' ,\n "messages" : [ {"model": {"model": "decoy"}} ] }'
+        assert rewrite(head + b'"fast"' + tail, "claude-sonnet-4-5") == head + b'"claude-sonnet-4-5"' + tail
+
+    def test_an_escaped_name_that_unescapes_to_model_is_the_model(self) -> None:
+        # msgspec reads "mod\u0065l" as the name "model" (RFC 8259 7), so it is what the gateway routes on.
+        body = b'{"messages":[],"mod\\u0065l":"fast","stream":false}'
+        assert read_envelope(body).model == "fast"
+        assert rewrite(body, "gpt-4o-mini") == b'{"messages":[],"mod\\u0065l":"gpt-4o-mini","stream":false}'
+
+    @pytest.mark.parametrize(
+        "body",
+        [b'{"messages":[],"model":"fast"}', b'{ "messages": [],\n  "model": "fast" }'],
+        ids=["compact", "spaced"],
+    )
+    def test_the_body_is_not_copied(self, body: bytes) -> None:
+        view = memoryview(body)
+        before, value, after = with_model(view, read_envelope(view), "gpt-4o")
+        assert value == b'"gpt-4o"'
+        assert before.obj is body and after.obj is body
+        assert bytes(before) + b'"fast"' + bytes(after) == body
+
+    @pytest.mark.parametrize(
+        ("body", "out"),
+        [
+            (b'{"input":"hi"}', b'{"input":"hi","model":"m"}'),
+            (b'{\n  "input": "hi",\n  "n": 2\n}\n', b'{\n  "input": "hi",\n  "n": 2,"model":"m"\n}\n'),
+            (b"{}", b'{"model":"m"}'),
+            (b" {\n} ", b' {\n"model":"m"} '),
+            (b'{"\\u0069nput":"hi"}', b'{"\\u0069nput":"hi","model":"m"}'),
+        ],
+        ids=["compact", "pretty-printed", "empty", "empty-spaced", "escaped-name"],
+    )
+    def test_a_missing_model_becomes_the_last_member(self, body: bytes, out: bytes) -> None:
+        view = memoryview(body)
+        assert b"".join(with_model(view, read_envelope(view, model_required=False), "m")) == out
+        assert json.loads(out) == {**json.loads(body), "model": "m"}
 
 
 # ---- property test -------------------------------------------------------------------------------
@@ -263,10 +338,11 @@ def _encode_value(value: Any, style: str) -> bytes:
 
 
 @st.composite
-def request_bodies(draw: st.DrawFn) -> tuple[bytes, dict[str, Any], dict[str, bytes]]:
+def request_bodies(draw: st.DrawFn) -> tuple[bytes, dict[str, Any], dict[str, bytes], tuple[bytes, bytes]]:
     """A JSON object with `model` somewhere among random keys, nested decoy `model` keys included.
 
-    Returns the body, the decoded object and the exact bytes of each top-level value.
+    Returns the body, the decoded object, the exact bytes of each top-level value, and the bytes
+    before and after the `model` value (built alongside, not found by searching the body).
     """
     others = draw(
         st.dictionaries(
@@ -282,24 +358,29 @@ def request_bodies(draw: st.DrawFn) -> tuple[bytes, dict[str, Any], dict[str, by
     if draw(st.booleans()):
         items.insert(draw(st.integers(0, len(items))), ("stream", draw(st.booleans() | st.none())))
     items = draw(st.permutations(items))
-    members = []
+    body = draw(_WHITESPACE).encode() + b"{"
     raw_values: dict[str, bytes] = {}
-    for key, value in items:
+    head = b""
+    for index, (key, value) in enumerate(items):
         raw = _encode_value(value, draw(st.sampled_from(["compact", "indented", "ascii"])))
         raw_values[key] = raw
         before, around, after = draw(_WHITESPACE), draw(_WHITESPACE), draw(_WHITESPACE)
-        members.append(f"{before}{json.dumps(key)}{around}:{after}".encode() + raw + draw(_WHITESPACE).encode())
-    body = b"{" + b",".join(members) + b"}"
-    return body, dict(items), raw_values
+        body += b"," * (index > 0) + f"{before}{json.dumps(key)}{around}:{after}".encode()
+        if key == "model":
+            head = body
+        body += raw + draw(_WHITESPACE).encode()
+    body += b"}" + draw(_WHITESPACE).encode()
+    return body, dict(items), raw_values, (head, body[len(head) + len(raw_values["model"]) :])
 
 
 @settings(deadline=None)
 @given(request_bodies(), st.text(min_size=1, max_size=20))
 def test_with_model_replaces_only_top_level_model(
-    case: tuple[bytes, dict[str, Any], dict[str, bytes]], new_model: str
+    case: tuple[bytes, dict[str, Any], dict[str, bytes], tuple[bytes, bytes]], new_model: str
 ) -> None:
-    body, original, raw_values = case
-    out = with_model(read_envelope(body), new_model)
+    body, original, raw_values, (head, tail) = case
+    out = rewrite(body, new_model)
+    assert out == head + msgspec.json.encode(new_model) + tail
     decoded = msgspec.json.decode(out)
     assert decoded == {**original, "model": new_model}
     assert list(decoded) == list(original)
@@ -311,10 +392,34 @@ def test_with_model_replaces_only_top_level_model(
             assert raw in out
 
 
+@settings(deadline=None)
+@given(
+    st.dictionaries(
+        st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=8).filter(lambda key: key != "model"),
+        _VALUES,
+        max_size=6,
+    ),
+    st.text(min_size=1, max_size=10),
+    st.text(min_size=1, max_size=20),
+    st.booleans(),
+)
+def test_compact_bodies_are_spliced_from_lengths_alone(
+    others: dict[str, Any], model: str, new_model: str, model_first: bool
+) -> None:
+    # Compact, as the SDKs send it: read_envelope skips the member walk and with_model adds up lengths,
+    # unless a name needs an escape (of the printable ASCII characters, only quote and backslash do).
+    members = {"model": model, **others} if model_first else {**others, "model": model}
+    body = msgspec.json.encode(members)
+    walked = any('"' in name or "\\" in name for name in members)
+    assert (read_envelope(body).span is not None) == walked
+    assert rewrite(body, new_model) == msgspec.json.encode({**members, "model": new_model})
+
+
 @st.composite
 def bodies_with_a_repeated_name(draw: st.DrawFn) -> bytes:
     """A valid body from request_bodies with one of its top-level members repeated somewhere."""
-    body, _, raw_values = draw(request_bodies())
+    body, _, raw_values, _ = draw(request_bodies())
+    body = body.strip(b" \t\r\n")
     name = draw(st.sampled_from(sorted(raw_values)))
     value = _encode_value(draw(_VALUES | st.text(max_size=10)), "compact")
     member = json.dumps(name, ensure_ascii=draw(st.booleans())).encode() + b":" + value

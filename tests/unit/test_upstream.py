@@ -1,17 +1,21 @@
-"""The upstream client: its reader against a real aiohttp.web provider on 127.0.0.1, and the words a 502 uses."""
+"""The aiohttp client's reader against a real aiohttp.web provider on 127.0.0.1, and the words a 502 uses."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import errno
+import socket
+import ssl
 
 import aiohttp
+import pytest
 from aiohttp import web
 from aiohttp.client_reqrep import ConnectionKey
 
 from mini_llm.providers import Provider, Target
-from mini_llm.upstream.aiohttp_client import Upstream, connect_failure_reason
+from mini_llm.upstream import failures
+from mini_llm.upstream.aiohttp_client import AiohttpClient, connect_failure_reason
 from tests.unit.memory import run_traced, traced_bytes
 
 SIZE = 100 * 1024  # under aiohttp's read-pause mark, so it all sits in the buffer for one read
@@ -37,16 +41,16 @@ def test_a_silent_provider_leaves_nothing_of_the_last_read_alive() -> None:
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", 0).start()
         base = f"http://127.0.0.1:{runner.addresses[0][1]}/v1"
-        upstream = Upstream(5)
+        upstream = AiohttpClient(5)
         await upstream.open()
         try:
             target = Target(Provider("local", "openai", base, (), "", key_required=False), "m", None, None)
             before = traced_bytes()
-            response = await upstream.post(target, "/chat/completions", b"{}", {})
+            response = await upstream.send(target, "/chat/completions", [b"{}"], {})
             # All of it buffered, so the next read takes it whole (aiohttp has no event for that).
-            while response.content.total_bytes < SIZE:  # noqa: ASYNC110
+            while response._response.content.total_bytes < SIZE:  # noqa: ASYNC110
                 await asyncio.sleep(0.01)
-            chunks = upstream.chunks(target, response)
+            chunks = response.chunks()
             first = len(await anext(chunks))
             waiting = asyncio.ensure_future(anext(chunks))
             await asyncio.sleep(0.05)  # the reader now waits for the provider
@@ -72,3 +76,21 @@ def test_a_failure_without_an_errno_is_named_by_its_class_never_by_its_message()
     assert connect_failure_reason(unknown) == "Connection reset by peer"  # the errno's words, not the message
     no_errno = aiohttp.ClientConnectorError(key, OSError("secret-host.example:8443 went away"))
     assert connect_failure_reason(no_errno) == "OSError"
+
+
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        (
+            ssl.SSLCertVerificationError(1, "certificate verify failed: hostname mismatch for secret-host"),
+            "certificate verify failed",
+        ),
+        (ssl.SSLError(1, "[SSL: WRONG_VERSION_NUMBER] secret-host"), "TLS handshake failed"),
+        (socket.gaierror(socket.EAI_NONAME, "Name or service not known: secret-host"), "DNS lookup failed"),
+        (ConnectionRefusedError(errno.ECONNREFUSED, "refused by secret-host"), "Connection refused"),
+        (OSError("secret-host:8443 went away"), "OSError"),
+    ],
+)
+def test_the_reason_a_connection_failed_names_what_failed_never_the_message(error: OSError, reason: str) -> None:
+    """Both clients word it alike; the OS's or OpenSSL's text, which may quote the address, stays out."""
+    assert failures.connect_failure_reason(error) == reason

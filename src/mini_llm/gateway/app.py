@@ -24,13 +24,13 @@ from mini_llm.gateway.browser_guard import (
 from mini_llm.gateway.client_auth import ClientAuth
 from mini_llm.gateway.context import Context, Request
 from mini_llm.gateway.pipeline import JSON_HEADERS
-from mini_llm.gateway.relay import send_whole
 from mini_llm.gateway.routes import anthropic, openai, ops, playground
 from mini_llm.gateway.routing import Router
+from mini_llm.gateway.sending import send_whole
 from mini_llm.hosts import host_name, is_loopback
 from mini_llm.listening import serving_hosts
 from mini_llm.server import PLAIN_FORMAT, SERVER_PID_ENV, on_drain_signal, tie_worker_to_server
-from mini_llm.upstream.aiohttp_client import Upstream
+from mini_llm.upstream.clients import UpstreamClients
 
 logger = logging.getLogger("mini_llm")
 
@@ -163,7 +163,7 @@ class GatewayApp:
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 if self.ctx is not None:
-                    await self.ctx.upstream.close()
+                    await self.ctx.upstreams.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
@@ -177,8 +177,8 @@ class GatewayApp:
             logger.warning("%s", open_warning)
         if hotpath.FALLBACK_REASON:
             logger.warning("hot path: %s", hotpath.FALLBACK_REASON)
-        upstream = Upstream(settings.upstream_timeout)
-        await upstream.open()
+        upstreams = UpstreamClients(settings.providers, settings, os.environ)
+        await upstreams.open()
         router = Router(settings.providers, settings.aliases)
         keys = settings.client_key_digests
         self.guard = BrowserGuard(
@@ -187,7 +187,7 @@ class GatewayApp:
         self.auth = ClientAuth(keys) if keys else None
         gc.freeze()  # no collect first: it would cost ~20 ms of cold start for little import-time garbage
         gc.set_threshold(*GC_THRESHOLDS)
-        ctx = Context(settings, router, upstream, os.environ.get("MINI_LLM_DRAIN_MARKER"))
+        ctx = Context(settings, router, upstreams, os.environ.get("MINI_LLM_DRAIN_MARKER"))
         on_drain_signal(ctx.begin_drain)
         return ctx
 

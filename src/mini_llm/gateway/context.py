@@ -12,16 +12,16 @@ from mini_llm.config import Settings
 from mini_llm.errors import Dialect
 from mini_llm.gateway.open_streams import OpenStreams, drain_timed_out
 from mini_llm.gateway.routing import Router
-from mini_llm.upstream.aiohttp_client import Upstream
+from mini_llm.upstream.clients import UpstreamClients
 
 
 @dataclass(frozen=True, slots=True)
 class Context:
-    """Everything a handler needs; immutable apart from the pool, the key rotation and the open streams."""
+    """Everything a handler needs; immutable apart from the upstream pools, the key rotation and the open streams."""
 
     settings: Settings
     router: Router
-    upstream: Upstream
+    upstreams: UpstreamClients
     drain_marker: str | None
     started_at: int = field(default_factory=lambda: int(time.time()))
     streams: OpenStreams = field(init=False)

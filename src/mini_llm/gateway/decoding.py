@@ -31,7 +31,7 @@ _NAMES: Final = {"gzip": "gzip", "x-gzip": "gzip", "deflate": "deflate"}
 _KNOWN: Final = frozenset({"br", "zstd", "compress", "x-compress", "gzip", "x-gzip", "deflate"})
 
 
-def decoder_for(content_encoding: Sequence[str], provider: str, status: int) -> BodyDecoder | None:
+def decoder_for(content_encoding: Sequence[bytes], provider: str, status: int) -> BodyDecoder | None:
     """The decoder for the answer's Content-Encoding; None for identity; 502 for anything else.
 
     Anything else cannot be scrubbed, so it is refused rather than relayed; the message keeps the
@@ -39,7 +39,8 @@ def decoder_for(content_encoding: Sequence[str], provider: str, status: int) -> 
     """
     if not content_encoding:  # the usual answer: identity, as asked
         return None
-    codings = [c.strip().lower() for value in content_encoding for c in value.split(",")]
+    # latin-1 decodes any byte, so an odd value still gets the "unknown coding" answer below.
+    codings = [c.strip().lower() for value in content_encoding for c in value.decode("latin-1").split(",")]
     codings = [c for c in codings if c and c != "identity"]
     if not codings:
         return None

@@ -12,13 +12,14 @@ from mini_llm.gateway.context import Context, Request
 from mini_llm.gateway.decoding import decoded, decoder_for
 from mini_llm.gateway.disconnect import DisconnectWatch
 from mini_llm.gateway.observer import StreamObserver
-from mini_llm.gateway.relay import WHOLE_BODY_BYTES, relay_body, relay_stream, scrubbed, send_whole
+from mini_llm.gateway.relay import relay_stream
 from mini_llm.gateway.response_headers import relayed_headers
 from mini_llm.gateway.rewrite import read_envelope, with_model
-from mini_llm.gateway.scrub import mask
+from mini_llm.gateway.scrub import mask, scrubbed
+from mini_llm.gateway.sending import WHOLE_BODY_BYTES, relay_body, send_whole
 from mini_llm.hotpath import BodyBuffer, BodyTooLarge
 from mini_llm.providers import Target
-from mini_llm.upstream import mock_provider as mock
+from mini_llm.upstream import Body, header_values
 
 JSON_HEADERS: Headers = [(b"content-type", b"application/json")]
 
@@ -75,9 +76,9 @@ class _Outgoing:
     whose raw values point into it) for that long would cost its size per open stream.
     """
 
-    payload: bytes | memoryview | None
+    payload: Body | None
 
-    def take(self) -> bytes | memoryview:
+    def take(self) -> Body:
         payload, self.payload = self.payload, None
         assert payload is not None, "the payload is sent once"
         return payload
@@ -90,7 +91,7 @@ async def _read_and_route(ctx: Context, req: Request, model_required: bool) -> t
     envelope = read_envelope(body, model_required=model_required)
     target = ctx.router.resolve(envelope.model, req.protocol, req.path)
     # NOTE: an unchanged model forwards the client's bytes untouched: no re-encode at all.
-    payload = body if target.model == envelope.model else with_model(envelope, target.model)
+    payload: Body = (body,) if target.model == envelope.model else with_model(body, envelope, target.model)
     return envelope.model, envelope.stream, target, _Outgoing(payload)
 
 
@@ -101,10 +102,7 @@ async def forward(ctx: Context, req: Request, upstream_path: str, *, model_requi
     observer = StreamObserver(req.protocol) if stream else None
     watch = DisconnectWatch(req.receive)
     try:
-        if target.provider.protocol == "mock":
-            await _answer_from_mock(ctx, req, target, upstream_path, outgoing, observer)
-        else:
-            await _answer_from_upstream(ctx, req, target, upstream_path, outgoing, observer)
+        await _answer(ctx, req, target, upstream_path, outgoing, observer)
     except asyncio.CancelledError:
         if not watch.absorb():
             raise
@@ -121,7 +119,7 @@ async def forward(ctx: Context, req: Request, upstream_path: str, *, model_requi
                 req.note += " client_gone"
 
 
-async def _answer_from_upstream(
+async def _answer(
     ctx: Context,
     req: Request,
     target: Target,
@@ -130,14 +128,14 @@ async def _answer_from_upstream(
     observer: StreamObserver | None,
 ) -> None:
     """Relay the provider's status as it is, and every byte of its answer decoded and scrubbed."""
-    response = await ctx.upstream.post(target, path, outgoing.take(), req.headers)
+    response = await ctx.upstreams.by_provider[target.provider.name].send(target, path, outgoing.take(), req.headers)
     try:
         status = req.status = response.status
-        headers = relayed_headers(response.raw_headers, target.secret)
-        decoder = decoder_for(response.headers.getall("Content-Encoding", ()), target.provider.name, status)
-        events = response.content_type == "text/event-stream"
+        headers = relayed_headers(response.headers, target.secret)
+        decoder = decoder_for(header_values(response.headers, b"content-encoding"), target.provider.name, status)
+        events = response.is_event_stream
         if observer is not None and status == 200 and events:
-            chunks = ctx.upstream.chunks(target, response)
+            chunks = response.chunks()
             req.started = True
             source = decoded(chunks, decoder) if decoder is not None else chunks
             # The relay closes the response itself before its last event, which a stalled client may hold up.
@@ -146,13 +144,13 @@ async def _answer_from_upstream(
             return
         length = response.content_length
         if decoder is None and length is not None and length <= WHOLE_BODY_BYTES:
-            answer = mask(await ctx.upstream.read(target, response), target.secret)
+            answer = mask(await response.read(), target.secret)
             req.started = True
             await send_whole(req.send, status, headers, answer)
             return
         # Big, of unknown length, or encoded: as it arrives. The first piece is in before the
         # status goes out, so a provider that fails at once still gets a clean 502.
-        chunks = ctx.upstream.chunks(target, response)
+        chunks = response.chunks()
         pieces = scrubbed(decoded(chunks, decoder) if decoder is not None else chunks, target.secret)
         first = await anext(pieces, b"")
         req.started = True
@@ -161,22 +159,3 @@ async def _answer_from_upstream(
     finally:
         # After a complete read this is a no-op; mid-stream it drops the upstream connection.
         response.close()
-
-
-async def _answer_from_mock(
-    ctx: Context,
-    req: Request,
-    target: Target,
-    path: str,
-    outgoing: _Outgoing,
-    observer: StreamObserver | None,
-) -> None:
-    reply = mock.respond(path, outgoing.take(), target.model, ctx.settings.mock_token_delay)
-    headers: Headers = [(b"content-type", reply.content_type)]
-    req.status = reply.status
-    req.started = True
-    if reply.stream is not None and observer is not None:
-        with ctx.streams.open() as stream:
-            await relay_stream(req.send, headers, reply.stream, req.protocol, observer, None, stream)
-    else:
-        await send_whole(req.send, reply.status, headers, reply.body)

@@ -1,86 +1,27 @@
-"""Relay an answer to the client: a small body at once, a large one as it arrives, an SSE stream event by event.
+"""Relay a provider's event stream to the client event by event, each event scrubbed of the key.
 
-Every byte that goes out has passed the key scrub first.
+Only whole events go out, and a stream that fails ends with an in-stream error event.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Final
 
 from mini_llm.asgi import Headers, Send
 from mini_llm.errors import Dialect, GatewayError, UpstreamUnreachable, stream_error_event
 from mini_llm.gateway.observer import StreamObserver
 from mini_llm.gateway.open_streams import StreamHandle
-from mini_llm.gateway.scrub import StreamScrubber, mask
+from mini_llm.gateway.scrub import mask
+from mini_llm.gateway.sending import VARY_ORIGIN
 from mini_llm.hotpath import EventTooLarge, SSESplitter
 
-# A body up to this size with a known length is read whole and sent as one message (the usual
-# answer); anything bigger, or of unknown length, is relayed piece by piece as it arrives.
-WHOLE_BODY_BYTES: Final = 256 * 1024
-
-# On every answer: what the browser guard lets through depends on Origin, so a cache must not serve an
-# answer given to one origin to another (RFC 9110 12.5.5).
-VARY_ORIGIN: Final = (b"vary", b"Origin")
 # Added to the relayed headers (which carry the content type): no cache, no proxy buffering.
 _STREAM_HEADERS: Headers = [
     (b"cache-control", b"no-cache"),
     (b"x-accel-buffering", b"no"),
     VARY_ORIGIN,
 ]
-
-
-async def send_whole(send: Send, status: int, headers: Headers, body: bytes) -> None:
-    """One start and one final body: granian sends it as a single full response."""
-    await send({"type": "http.response.start", "status": status, "headers": [*headers, VARY_ORIGIN]})
-    await send({"type": "http.response.body", "body": body, "more_body": False})
-
-
-async def scrubbed(chunks: AsyncIterator[bytes], secret: bytes | None) -> AsyncIterator[bytes]:
-    """The body with the key masked, a key cut across two chunks included."""
-    scrubber = StreamScrubber(secret)
-    async for chunk in chunks:
-        piece = scrubber.feed(chunk)
-        del chunk  # NOTE: neither is kept while the provider is silent: memory no budget sees
-        if piece:
-            yield piece
-        del piece
-    tail = scrubber.flush()
-    if tail:
-        yield tail
-
-
-async def relay_body(
-    send: Send, status: int, headers: Headers, first: bytes, rest: AsyncIterator[bytes], *, live: bool = False
-) -> None:
-    """Send the body piece by piece, one piece behind, so the last one carries the end.
-
-    A body that came in one piece thus still goes out as one full response. Memory is a piece or
-    two whatever the size: `await send` waits while the client is slow (granian's backpressure).
-    If the provider fails midway the body is left unfinished, so the client sees a cut answer,
-    never a short one that looks whole. A `live` body (an event stream answering a request that
-    did not ask for one) goes out as each piece arrives, and ends with an empty message.
-    """
-    await send({"type": "http.response.start", "status": status, "headers": [*headers, VARY_ORIGIN]})
-    if live:
-        await _relay_live(send, first, rest)
-        return
-    piece = first
-    async for following in rest:
-        await send({"type": "http.response.body", "body": piece, "more_body": True})
-        piece = following
-    await send({"type": "http.response.body", "body": piece, "more_body": False})
-
-
-async def _relay_live(send: Send, first: bytes, rest: AsyncIterator[bytes]) -> None:
-    if first:
-        await send({"type": "http.response.body", "body": first, "more_body": True})
-    del first
-    async for piece in rest:
-        await send({"type": "http.response.body", "body": piece, "more_body": True})
-        del piece
-    await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 def _is_cut_event(tail: bytearray) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterable
 from typing import Final
 
 from mini_llm.asgi import Headers
@@ -32,17 +33,16 @@ _RELAYED_PREFIXES: Final = (b"x-ratelimit-", b"anthropic-ratelimit-")
 _CONTROL: Final = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 
 
-def relayed_headers(raw: tuple[tuple[bytes, bytes], ...], secret: bytes | None) -> Headers:
+def relayed_headers(raw: Iterable[tuple[bytes, bytes]], secret: bytes | None) -> Headers:
     """The provider headers clients use, the key masked; a value that cannot be sent is dropped.
 
     All values are checked in one pass over them joined (a tab is a legal value byte); only an
     answer with something to fix pays for the per-header work.
     """
     out: Headers = []
-    for name, value in raw:
-        lower = name.lower()
-        if lower in _RELAYED or lower.startswith(_RELAYED_PREFIXES):
-            out.append((lower, value))
+    for name, value in raw:  # names are lower case already (UpstreamResponse.headers)
+        if name in _RELAYED or name.startswith(_RELAYED_PREFIXES):
+            out.append((name, value))
     values = b"\t".join([value for _, value in out])
     if _CONTROL.search(values):
         out = _sendable(out)

@@ -8,7 +8,7 @@ from typing import Final
 from mini_llm.asgi import Headers, Receive, Scope, Send
 from mini_llm.config import load_settings
 from mini_llm.errors import Dialect, GatewayError, error_body
-from mini_llm.gateway.relay import send_whole
+from mini_llm.gateway.sending import send_whole
 from mini_llm.server import tie_worker_to_server
 from mini_llm.upstream import mock_provider as mock
 

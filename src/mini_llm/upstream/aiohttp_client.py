@@ -1,9 +1,11 @@
-"""The per-worker aiohttp pool: builds the upstream request and maps client errors to 502/504."""
+"""The alternative upstream client on aiohttp: for providers behind an HTTP(S) proxy, and the differential reference.
+
+It is imported only by a worker that uses it (aiohttp costs start-up time).
+"""
 
 from __future__ import annotations
 
 import logging
-import os
 import socket
 import ssl
 from collections.abc import AsyncIterator, Mapping
@@ -12,52 +14,119 @@ from typing import Final
 import aiohttp
 from yarl import URL
 
-from mini_llm.errors import GatewayError, UpstreamTimeout, UpstreamUnreachable
+from mini_llm.errors import GatewayError, UpstreamUnreachable
 from mini_llm.providers import Target
+from mini_llm.upstream import Body, is_event_stream
+from mini_llm.upstream.failures import ProviderFailures
+from mini_llm.upstream.failures import connect_failure_reason as neutral_connect_failure_reason
 from mini_llm.upstream.request_headers import upstream_headers
 
-# What the aiohttp client raises for a provider that fails; mapped to 502/504 by Upstream._failure.
+# What the aiohttp client raises for a provider that fails; mapped to 502/504 by _Failures.
 _CLIENT_FAILURES: Final = (TimeoutError, aiohttp.ClientError)
 
 logger = logging.getLogger("mini_llm")
 
 
 def connect_failure_reason(exc: aiohttp.ClientConnectorError) -> str:
-    """Why a connection failed, in words of the gateway's own: the OS or TLS message may quote the address.
-
-    DNS errors carry getaddrinfo's negative EAI codes and TLS errors OpenSSL's, neither of which is
-    an errno that os.strerror knows ("Unknown error -2", "Operation not permitted").
-    """
-    cause = exc.os_error
-    if isinstance(cause, ssl.SSLCertVerificationError):
-        return "certificate verify failed"
-    if isinstance(cause, ssl.SSLError) or isinstance(exc, aiohttp.ClientSSLError):
+    """Why a connection failed, in the fast client's words; aiohttp's own wrappers name TLS and DNS too."""
+    if isinstance(exc, aiohttp.ClientSSLError) and not isinstance(exc.os_error, ssl.SSLError):
         return "TLS handshake failed"
-    if isinstance(cause, socket.gaierror) or isinstance(exc, aiohttp.ClientConnectorDNSError):
+    if isinstance(exc, aiohttp.ClientConnectorDNSError) and not isinstance(exc.os_error, socket.gaierror):
         return "DNS lookup failed"
-    code = cause.errno
-    return os.strerror(code) if isinstance(code, int) and code > 0 else type(cause).__name__
+    return neutral_connect_failure_reason(exc.os_error)
 
 
-class Upstream:
-    """One pooled ClientSession per worker, opened and closed in ASGI lifespan."""
+class _Failures(ProviderFailures):
+    """Maps aiohttp's errors to the gateway's 502/504, in the same words as the fast client's."""
 
-    def __init__(self, timeout: float) -> None:
+    __slots__ = ()
+
+    def __call__(self, doing: str, exc: Exception) -> GatewayError:
+        answering = doing != "before answering"
+        if isinstance(exc, TimeoutError):  # aiohttp's ServerTimeoutError and ConnectionTimeoutError are ones too
+            return self.silent(answering)
+        if isinstance(exc, aiohttp.ClientConnectorError):
+            # NOTE: where the provider is stays in the log; a client only learns which provider failed.
+            logger.warning("cannot reach provider %r at %s:%s (%s)", self.name, exc.host, exc.port, exc.os_error)
+            return UpstreamUnreachable(f"cannot reach provider {self.name!r} ({connect_failure_reason(exc)})")
+        return self.broke(answering, type(exc).__name__)
+
+
+class AiohttpResponse:
+    """An aiohttp ClientResponse behind the gateway's UpstreamResponse: no aiohttp type leaves it."""
+
+    __slots__ = ("_failures", "_response", "content_length", "headers", "status")
+
+    def __init__(self, response: aiohttp.ClientResponse, failures: _Failures) -> None:
+        self._response = response
+        self._failures = failures
+        self.status = response.status
+        self.headers = [(name.lower(), value) for name, value in response.raw_headers]
+        self.content_length = response.content_length
+
+    @property
+    def is_event_stream(self) -> bool:
+        return is_event_stream(self.headers)
+
+    async def read(self) -> bytes:
+        try:
+            return await self._response.read()
+        except _CLIENT_FAILURES as exc:
+            raise self._failures("while sending its answer", exc) from exc
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """The body as it arrives, without copying, with the same error mapping as `read`.
+
+        Each piece is what aiohttp holds at that moment, which its flow control keeps to a few
+        hundred KiB: the provider is not read faster than the client takes the bytes.
+        """
+        read = self._response.content.readany  # one await per chunk; iter_any() would add an iterator layer
+        try:
+            while chunk := await read():
+                yield chunk
+                # NOTE: not kept while awaiting the next read: a silent provider's stream would
+                # otherwise keep its last read alive, uncounted by the stream budget.
+                del chunk
+        except _CLIENT_FAILURES as exc:
+            raise self._failures("while sending its answer", exc) from exc
+
+    def close(self) -> None:
+        self._response.close()
+
+
+class AiohttpClient:
+    """One pooled ClientSession per worker, opened and closed in ASGI lifespan.
+
+    A provider behind an environment proxy (`proxies`, from upstream.choice) goes through it; the
+    session never has `trust_env`, which would also read ~/.netrc and add its login to requests.
+    """
+
+    def __init__(
+        self, timeout: float, pool_limit: int = 0, idle_timeout: float = 30.0, proxies: Mapping[str, str] | None = None
+    ) -> None:
         self.timeout = timeout
+        self.pool_limit = pool_limit
+        self.idle_timeout = idle_timeout
+        self.proxies = dict(proxies or {})  # provider name -> proxy URL (a login in it is aiohttp's to use)
         self._session: aiohttp.ClientSession | None = None
         # (provider, endpoint) -> parsed URL: aiohttp would otherwise parse the string per request.
         self._urls: dict[tuple[str, str], URL] = {}
+        self._failures: dict[str, _Failures] = {}
 
     async def open(self) -> None:
         connector = aiohttp.TCPConnector(
             limit=0,
-            keepalive_timeout=30,
+            limit_per_host=self.pool_limit,  # per (scheme, host, port), as the fast client's pool
+            keepalive_timeout=self.idle_timeout,
             ttl_dns_cache=300,
         )
         self._session = aiohttp.ClientSession(
             connector=connector,
             # NOTE: no total: a long stream is fine as long as bytes keep coming.
-            timeout=aiohttp.ClientTimeout(total=None, sock_connect=self.timeout, sock_read=self.timeout),
+            # `connect` bounds the wait for a pool slot too (limit_per_host), as the fast client's pool wait.
+            timeout=aiohttp.ClientTimeout(
+                total=None, connect=self.timeout, sock_connect=self.timeout, sock_read=self.timeout
+            ),
             auto_decompress=False,
             skip_auto_headers=("User-Agent",),
             cookie_jar=aiohttp.DummyCookieJar(),
@@ -68,51 +137,26 @@ class Upstream:
             await self._session.close()
             self._session = None
 
-    def _failure(self, target: Target, doing: str, exc: Exception) -> GatewayError:
-        """Connection failures become 502 and silence past the timeout 504, naming the provider only."""
-        name = target.provider.name
-        if isinstance(exc, TimeoutError):  # aiohttp's ServerTimeoutError is one too
-            return UpstreamTimeout(f"provider {name!r} went silent for {self.timeout:g}s {doing}")
-        if isinstance(exc, aiohttp.ClientConnectorError):
-            # NOTE: where the provider is stays in the log; a client only learns which provider failed.
-            logger.warning("cannot reach provider %r at %s:%s (%s)", name, exc.host, exc.port, exc.os_error)
-            return UpstreamUnreachable(f"cannot reach provider {name!r} ({connect_failure_reason(exc)})")
-        return UpstreamUnreachable(f"provider {name!r} failed {doing}: {type(exc).__name__}")
-
-    async def post(
-        self, target: Target, path: str, body: bytes | memoryview, client: Mapping[bytes, bytes]
-    ) -> aiohttp.ClientResponse:
+    async def send(self, target: Target, path: str, body: Body, client: Mapping[bytes, bytes]) -> AiohttpResponse:
         """Send the request and return once the status line and headers are in."""
-        assert self._session is not None, "Upstream.open() runs in lifespan startup"
-        url = self._urls.get((target.provider.name, path))
+        assert self._session is not None, "AiohttpClient.open() runs in lifespan startup"
+        name = target.provider.name
+        url = self._urls.get((name, path))
         if url is None:
-            url = self._urls[target.provider.name, path] = URL(target.provider.url(path))
+            url = self._urls[name, path] = URL(target.provider.url(path))
+        failures = self._failures.get(name)
+        if failures is None:
+            failures = self._failures[name] = _Failures(name, self.timeout)
+        data = body[0] if len(body) == 1 else b"".join(body)  # aiohttp writes one buffer
         try:
             # A redirect goes back to the client as the provider sent it: a proxy never follows one.
-            return await self._session.post(
-                url, data=body, headers=upstream_headers(target, client), allow_redirects=False
+            response = await self._session.post(
+                url,
+                data=data,
+                headers=upstream_headers(target, client),
+                allow_redirects=False,
+                proxy=self.proxies.get(name),
             )
         except _CLIENT_FAILURES as exc:
-            raise self._failure(target, "before answering", exc) from exc
-
-    async def read(self, target: Target, response: aiohttp.ClientResponse) -> bytes:
-        try:
-            return await response.read()
-        except _CLIENT_FAILURES as exc:
-            raise self._failure(target, "while sending its answer", exc) from exc
-
-    async def chunks(self, target: Target, response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
-        """The body as it arrives, without copying, with the same error mapping as `read`.
-
-        Each piece is what aiohttp holds at that moment, which its flow control keeps to a few
-        hundred KiB: the provider is not read faster than the client takes the bytes.
-        """
-        read = response.content.readany  # one await per chunk; iter_any() would add an iterator layer
-        try:
-            while chunk := await read():
-                yield chunk
-                # NOTE: not kept while awaiting the next read: a silent provider's stream would
-                # otherwise keep its last read alive, uncounted by the stream budget.
-                del chunk
-        except _CLIENT_FAILURES as exc:
-            raise self._failure(target, "while sending its answer", exc) from exc
+            raise failures("before answering", exc) from exc
+        return AiohttpResponse(response, failures)

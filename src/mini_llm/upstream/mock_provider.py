@@ -6,13 +6,15 @@ import asyncio
 import base64
 import hashlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
 import msgspec
 
 from mini_llm.errors import GatewayError
+from mini_llm.providers import Target
+from mini_llm.upstream import Body
 
 WORDS: Final = ("Hello", " from", " the", " mini-llm", " mock", " provider", ".")
 DEFAULT_TOKENS: Final = len(WORDS)
@@ -284,3 +286,51 @@ def _respond(path: str, body: bytes | memoryview, model: str, delay: float) -> M
     if path == "/v1/messages/count_tokens":
         return _count_tokens(request)
     raise GatewayError(404, f"the mock provider has no endpoint {path}")
+
+
+class MockResponse:
+    """A mock answer behind the same interface as a provider's: nothing is on a wire, so nothing fails."""
+
+    __slots__ = ("_reply", "content_length", "headers", "status")
+
+    def __init__(self, reply: MockReply) -> None:
+        self._reply = reply
+        self.status = reply.status
+        self.headers = [(b"content-type", reply.content_type)]
+        self.content_length = None if reply.stream is not None else len(reply.body)
+
+    @property
+    def is_event_stream(self) -> bool:
+        return self._reply.stream is not None
+
+    async def read(self) -> bytes:
+        return self._reply.body
+
+    def chunks(self) -> AsyncIterator[bytes]:
+        return self._reply.stream if self._reply.stream is not None else _once(self._reply.body)
+
+    def close(self) -> None:
+        """Nothing to release: an unfinished stream is a generator that is simply dropped."""
+
+
+async def _once(body: bytes) -> AsyncIterator[bytes]:
+    yield body
+
+
+class MockProvider:
+    """The built-in mock as an `Upstream`: answers in the worker, paced by MINI_LLM_MOCK_TOKEN_DELAY."""
+
+    __slots__ = ("_delay",)
+
+    def __init__(self, token_delay: float) -> None:
+        self._delay = token_delay
+
+    async def open(self) -> None:
+        """Nothing to open: the mock holds no connections."""
+
+    async def close(self) -> None:
+        """Nothing to close."""
+
+    async def send(self, target: Target, path: str, body: Body, client: Mapping[bytes, bytes]) -> MockResponse:
+        whole = body[0] if len(body) == 1 else b"".join(body)
+        return MockResponse(respond(path, whole, target.model, self._delay))

@@ -9,7 +9,7 @@ import msgspec
 from mini_llm.errors import GatewayError, clip
 from mini_llm.gateway.context import Context, Request
 from mini_llm.gateway.pipeline import JSON_HEADERS, forward
-from mini_llm.gateway.relay import send_whole
+from mini_llm.gateway.sending import send_whole
 
 MODELS_PREFIX = "/v1/models/"
 

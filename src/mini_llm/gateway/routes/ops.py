@@ -7,7 +7,7 @@ import msgspec
 from mini_llm import __version__, hotpath
 from mini_llm.gateway.context import Context, Request
 from mini_llm.gateway.pipeline import JSON_HEADERS
-from mini_llm.gateway.relay import send_whole
+from mini_llm.gateway.sending import send_whole
 
 
 def _unless_head(req: Request, body: bytes) -> bytes:
@@ -16,13 +16,14 @@ def _unless_head(req: Request, body: bytes) -> bytes:
 
 
 async def health(ctx: Context, req: Request) -> None:
-    """Liveness, plus what a human checks first: version, usable providers, active hot path."""
+    """Liveness, plus what a human checks first: version, usable providers, hot path, upstream client."""
     providers = [p.name for p in ctx.settings.providers.values() if p.keys or not p.key_required]
     body = {
         "status": "ok",
         "version": __version__,
         "providers": providers,
         "hot_path": hotpath.IMPLEMENTATION,
+        "upstream_clients": {name: ctx.upstreams.kinds[name] for name in providers},
     }
     req.status = 200
     await send_whole(req.send, 200, JSON_HEADERS, _unless_head(req, msgspec.json.encode(body)))

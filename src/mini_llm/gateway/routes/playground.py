@@ -10,7 +10,7 @@ from importlib import resources
 
 from mini_llm.asgi import Headers
 from mini_llm.gateway.context import Context, Request
-from mini_llm.gateway.relay import send_whole
+from mini_llm.gateway.sending import send_whole
 
 _INLINE = re.compile(rb"<(script|style)>(.*?)</\1>", re.DOTALL)
 
