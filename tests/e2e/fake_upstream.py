@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 import threading
 import time
 import zlib
@@ -57,10 +58,14 @@ class FakeUpstream:
     _loop: asyncio.AbstractEventLoop | None = None
     _runner: web.AppRunner | None = None
     _thread: threading.Thread = field(default_factory=threading.Thread)
+    # With a context it serves HTTPS. It listens on 127.0.0.1 whatever `host` is: the name `base`
+    # gives, which a certificate can be issued for (`localhost`).
+    tls: ssl.SSLContext | None = None
+    host: str = "127.0.0.1"
 
     @property
     def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'http' if self.tls is None else 'https'}://{self.host}:{self.port}"
 
     def last(self) -> Seen:
         return self.seen[-1]
@@ -266,7 +271,7 @@ class FakeUpstream:
             app.router.add_route("*", "/{tail:.*}", self._handle)
             self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
             loop.run_until_complete(self._runner.setup())
-            site = web.TCPSite(self._runner, "127.0.0.1", 0)
+            site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=self.tls)
             loop.run_until_complete(site.start())
             self.port = self._runner.addresses[0][1]
             ready.set()
@@ -284,6 +289,11 @@ class FakeUpstream:
         loop.call_soon_threadsafe(loop.stop)
         self._thread.join(10)
         loop.close()
+
+
+def openai_stream(model: str) -> bytes:
+    """The exact bytes of the OpenAI event stream the fake sends for `model` by default."""
+    return b"".join(_openai_frames(model))
 
 
 def _openai_frames(model: str) -> list[bytes]:
