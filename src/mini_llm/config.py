@@ -9,7 +9,7 @@ unknown keys: a misspelt key stops start-up instead of being ignored in silence.
 from __future__ import annotations
 
 import hashlib
-import tomllib
+import ipaddress
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, Final, Literal, TypeVar, cast
@@ -24,7 +24,8 @@ from mini_llm.providers import BUILTIN_PROVIDERS, MOCK, BuiltinProvider, Provide
 DEFAULT_PORT: Final = 3333
 DEFAULT_MAX_BODY_BYTES: Final = 10 * 1024 * 1024
 DEFAULT_UPSTREAM_TIMEOUT: Final = 300.0
-DEFAULT_UPSTREAM_POOL_LIMIT: Final = 256
+# Each open stream holds a connection for its whole length: a sidecar carries thousands at once.
+DEFAULT_UPSTREAM_POOL_LIMIT: Final = 10_000
 DEFAULT_UPSTREAM_IDLE_TIMEOUT: Final = 30.0
 DEFAULT_DRAIN_TIMEOUT: Final = 30.0
 DEFAULT_BODY_TIMEOUT: Final = 30.0
@@ -98,9 +99,18 @@ def _flag(setting: str, raw: Any) -> bool:
 
 
 def _host(setting: str, raw: Any) -> str:
+    """The address to bind. granian binds IP addresses only and fails with a traceback on a name, so
+    `localhost` means 127.0.0.1 (RFC 6761 6.3) and any other name is refused."""
     if not isinstance(raw, str) or not raw.strip():
         raise ConfigError(setting, f"{raw!r} is not a host name or address")
-    return raw.strip()
+    host = raw.strip()
+    if host.lower() == "localhost":
+        return "127.0.0.1"
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise ConfigError(setting, f"{host!r} is not an IP address: bind an address such as 127.0.0.1 or ::") from None
+    return host
 
 
 def _upstream_client(setting: str, raw: Any) -> UpstreamClient:
@@ -431,6 +441,8 @@ def _decode(setting: str, raw: object, schema: type[S]) -> S:
 
 
 def _read_file(path: str) -> dict[str, Any]:
+    import tomllib  # here, not at the top: only a run with a config file pays for the parser's import
+
     try:
         with open(path, "rb") as fh:
             return tomllib.load(fh)

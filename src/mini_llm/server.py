@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import json
 import math
 import os
 import pathlib
@@ -21,6 +20,7 @@ from typing import Any, Final
 from granian import Granian
 from granian.constants import HTTPModes, Interfaces, Loops
 from granian.http import HTTP1Settings
+from granian.server.common import AbstractServer
 
 from mini_llm._parent_death import parent_death_tie
 
@@ -58,6 +58,8 @@ SERVER_PID_ENV: Final = "MINI_LLM_SERVER_PID"
 # Tells the workers that the drain began, so they can end their streams at the drain timeout;
 # granian itself uses SIGTERM/SIGINT (stop) and SIGHUP (reload) only.
 DRAIN_SIGNAL: Final = signal.SIGUSR1
+# Seconds between tries of a worker that refused the connection (it has not called listen() yet).
+READY_POLL_INTERVAL: Final = 0.002
 # Seconds between the drain timeout, when workers end their streams, and granian's kill; granian's
 # kill timeout is whole seconds, so a fractional drain timeout is rounded up first.
 DRAIN_GRACE: Final = 1
@@ -67,10 +69,13 @@ class PortUnavailable(OSError):
     """No port in the allowed range could be bound."""
 
 
+def _family(host: str) -> socket.AddressFamily:
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
 def _can_bind(host: str, port: int) -> int | None:
     """Bind a probe socket; returns the bound port (useful for port 0) or None when taken."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
+    with socket.socket(_family(host), socket.SOCK_STREAM) as probe:
         # SO_REUSEADDR but not SO_REUSEPORT: TIME_WAIT is fine, a live listener is not.
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -97,9 +102,16 @@ def pick_port(host: str, port: int, retries: int) -> int:
 
 
 def _answers_health(host: str, port: int) -> bool:
+    """One GET /health to the bound address, on a socket of the family it was bound with.
+
+    Not socket.create_connection: its getaddrinfo encodes the host with the idna codec, whose import
+    (with unicodedata) would take ~2 ms of the CPU the worker is starting on.
+    """
     probe_host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
     try:
-        with socket.create_connection((probe_host, port), timeout=1) as conn:
+        with socket.socket(_family(probe_host), socket.SOCK_STREAM) as conn:
+            conn.settimeout(1)
+            conn.connect((probe_host, port))
             conn.sendall(b"GET /health HTTP/1.1\r\nHost: probe\r\nConnection: close\r\n\r\n")
             return conn.recv(12).startswith(b"HTTP/1.1 200")
     except OSError:
@@ -139,6 +151,8 @@ def check_ready_file(path: str) -> None:
 
 def write_ready_file(path: str, host: str, port: int) -> None:
     """Tell a supervising process the real address, atomically: it never reads half a file."""
+    import json  # here: only a supervised run writes the file
+
     record = {"url": url_of(host, port), "host": host, "port": port, "pid": os.getpid()}
     partial = f"{path}.partial"
     with open(partial, "w", encoding="utf-8") as out:
@@ -183,7 +197,15 @@ class _DrainingGranian(Granian):  # type: ignore[misc,valid-type]
                 return
             if not any(worker.is_alive() for worker in self.wrks):
                 return
-            time.sleep(0.01)
+            time.sleep(READY_POLL_INTERVAL)
+
+    def _write_pidfile(self) -> None:
+        """granian's, without the RSS collector its MPServer builds here unconditionally.
+
+        That collector serves only workers_max_rss, which mini-llm never sets, and building it scans
+        every process on the machine: ~4 ms of the main process's start-up, before any worker forks.
+        """
+        AbstractServer._write_pidfile(self)  # type: ignore[no-untyped-call]
 
     def signal_handler_interrupt(self, *args: Any, **kwargs: Any) -> None:
         if os.getpid() != self.pid:
@@ -191,7 +213,7 @@ class _DrainingGranian(Granian):  # type: ignore[misc,valid-type]
             # stop that arrives while it is still starting ends it at once (it has nothing in flight).
             os._exit(0)
         if self._draining:  # a second signal stops at once
-            super().signal_handler_interrupt()
+            self._stop_after(0)
             return
         self._draining = True
         try:
@@ -199,10 +221,16 @@ class _DrainingGranian(Granian):  # type: ignore[misc,valid-type]
                 pass
             self._tell_workers()
         finally:  # telling the workers is a courtesy; the stop itself must never be lost
-            if self._drain_delay:
-                threading.Timer(self._drain_delay, super().signal_handler_interrupt).start()
-            else:
-                super().signal_handler_interrupt()
+            self._stop_after(self._drain_delay)
+
+    def _stop_after(self, delay: float) -> None:
+        """granian's stop, `delay` seconds from now, from a thread of its own.
+
+        The stop sets the Event the main thread waits on, and a signal handler runs in the main thread
+        between two bytecodes: maybe inside that Event's wait(), with the Event's lock held. A set()
+        from the handler itself would then wait for that lock forever, and `serve` would never exit.
+        """
+        threading.Timer(delay, super().signal_handler_interrupt).start()
 
     def _tell_workers(self) -> None:
         """Send DRAIN_SIGNAL to each running worker, skipping one being respawned or already gone.

@@ -671,11 +671,25 @@ class TestGatewayKeys:
 
 
 class TestExposure:
-    @pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "::1", "localhost", "gw.localhost"])
+    @pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "::1"])
     def test_loopback_binds_are_fine_without_keys(self, host: str) -> None:
         assert load_settings({"MINI_LLM_HOST": host}).check_exposure() is None
 
-    @pytest.mark.parametrize("host", ["0.0.0.0", "::", "10.0.0.5", "gateway.example.com"])
+    @pytest.mark.parametrize("host", ["localhost", " LocalHost "])
+    def test_localhost_binds_the_loopback_address(self, host: str) -> None:
+        settings = load_settings({"MINI_LLM_HOST": host})
+        assert settings.host == "127.0.0.1"
+        assert settings.check_exposure() is None
+
+    @pytest.mark.parametrize("host", ["gw.localhost", "gateway.example.com"])
+    def test_a_bind_host_must_be_an_ip_address(self, host: str) -> None:
+        """granian binds IP addresses only: a name would end `serve` with a traceback."""
+        with pytest.raises(ConfigError) as info:
+            load_settings({"MINI_LLM_HOST": host})
+        assert_names(info.value, "MINI_LLM_HOST")
+        assert f"{host!r} is not an IP address" in str(info.value)
+
+    @pytest.mark.parametrize("host", ["0.0.0.0", "::", "10.0.0.5"])
     def test_a_wider_bind_without_keys_is_refused(self, host: str) -> None:
         with pytest.raises(ConfigError) as info:
             load_settings({"MINI_LLM_HOST": host}).check_exposure()
@@ -768,7 +782,7 @@ class TestUpstreamClientSettings:
         settings = load_settings({})
         assert (settings.upstream_client, settings.upstream_pool_limit, settings.upstream_idle_timeout) == (
             "fast",
-            256,
+            10_000,
             30.0,
         )
 
@@ -825,5 +839,5 @@ class TestUpstreamClientSettings:
     def test_describe_lists_them(self) -> None:
         text = load_settings({"MINI_LLM_UPSTREAM_IDLE_TIMEOUT": "2.5"}).describe()
         assert re.search(r"^upstream_client +fast +MINI_LLM_UPSTREAM_CLIENT$", text, re.M)
-        assert re.search(r"^upstream_pool_limit +256 +MINI_LLM_UPSTREAM_POOL_LIMIT$", text, re.M)
+        assert re.search(r"^upstream_pool_limit +10000 +MINI_LLM_UPSTREAM_POOL_LIMIT$", text, re.M)
         assert re.search(r"^upstream_idle_timeout +2.5s +MINI_LLM_UPSTREAM_IDLE_TIMEOUT$", text, re.M)
