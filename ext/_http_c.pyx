@@ -42,6 +42,7 @@ cdef enum State:
 
 # Content-Length problems seen while reading the fields, raised when the head ends (as the pure twin).
 cdef enum LengthError:
+    LENGTH_RAISED = -1  # a Python exception is set (never stored)
     LENGTH_OK
     LENGTH_MALFORMED
     LENGTH_CONFLICT
@@ -137,6 +138,7 @@ cdef class ResponseParser:
     cdef readonly list headers
     cdef readonly bint head_complete
     cdef readonly bint keep_alive
+    cdef readonly bint trailing
     cdef readonly long long content_length
     cdef readonly bint chunked
 
@@ -186,6 +188,7 @@ cdef class ResponseParser:
         self.headers = []
         self.head_complete = False
         self.keep_alive = False
+        self.trailing = False
         self.content_length = -1
         self.chunked = False
 
@@ -240,7 +243,7 @@ cdef class ResponseParser:
             if state == FAILED:
                 raise HTTPParseError("the response parser is unusable after an earlier error")
             if n:
-                self._fail("the provider sent bytes after the end of the answer")
+                self._trail()
             return pieces
         while pos < n:
             state = self._state
@@ -275,7 +278,8 @@ cdef class ResponseParser:
                     PyList_Append(pieces, PyBytes_FromStringAndSize(<const char*>buf + pos, n - pos))
                 return pieces
             elif state == DONE:
-                self._fail("the provider sent bytes after the end of the answer")
+                self._trail()
+                return pieces
             else:
                 lf = <const unsigned char*>memchr(buf + pos, LF, <size_t>(n - pos))
                 if lf == NULL:
@@ -444,10 +448,13 @@ cdef class ResponseParser:
                 self._fail(f"the provider sent a {where} whose field name is not a token")
         self._fail(f"the provider sent a {where} with a control character in its value")
 
-    cdef void _framing_field(
+    cdef int _framing_field(
         self, const unsigned char* name, Py_ssize_t name_len, const unsigned char* value, Py_ssize_t n
-    ) noexcept:
-        """Note what a Content-Length, Transfer-Encoding or Connection field says about framing."""
+    ) except -1:
+        """Note what a Content-Length, Transfer-Encoding or Connection field says about framing.
+
+        `except -1`, not `noexcept`: the first Content-Length is copied, which can raise MemoryError.
+        """
         if name_len == 17 and memcmp(name, b"transfer-encoding", 17) == 0:
             self._te_count += 1
             self._te_chunked = equals_lower(value, n, b"chunked", 7)
@@ -457,9 +464,13 @@ cdef class ResponseParser:
         elif name_len == 10 and memcmp(name, b"connection", 10) == 0:
             if not self._conn_close:
                 self._conn_close = has_close_token(value, n)
+        return 0
 
-    cdef LengthError _content_length_members(self, const unsigned char* value, Py_ssize_t n) noexcept:
-        """RFC 9110 §8.6: 1*DIGIT; a list or repeat is accepted only if every member is identical."""
+    cdef LengthError _content_length_members(self, const unsigned char* value, Py_ssize_t n) except LENGTH_RAISED:
+        """RFC 9110 §8.6: 1*DIGIT; a list or repeat is accepted only if every member is identical.
+
+        Copying the digits can raise MemoryError: LENGTH_RAISED passes it on.
+        """
         cdef Py_ssize_t pos = 0
         cdef Py_ssize_t start, end, i, j
         cdef const unsigned char* comma
@@ -580,6 +591,11 @@ cdef class ResponseParser:
     cdef void _finish(self) noexcept:
         self._state = DONE
         self.keep_alive = not self._close
+
+    cdef void _trail(self) noexcept:
+        """Bytes after the complete answer: left unread, and the connection is not reused."""
+        self.trailing = True
+        self.keep_alive = False
 
     cdef int _fail(self, str message) except -1:
         self._state = FAILED

@@ -31,6 +31,8 @@ class ParserLike(Protocol):
     @property
     def keep_alive(self) -> bool: ...
     @property
+    def trailing(self) -> bool: ...
+    @property
     def content_length(self) -> int: ...
     @property
     def chunked(self) -> bool: ...
@@ -56,6 +58,7 @@ class Outcome:
     keep_alive: bool = False
     content_length: int = -1
     chunked: bool = False
+    trailing: bool = False
 
     def comparable(self) -> Outcome:
         """What must not depend on how the input was cut: after an error, only the error."""
@@ -98,6 +101,7 @@ def run(factory: ParserFactory, case: Case, chunks: list[bytes]) -> Outcome:
         parser.keep_alive,
         parser.content_length,
         parser.chunked,
+        parser.trailing,
     )
 
 
@@ -120,12 +124,13 @@ def ok(
     keep_alive: bool = True,
     content_length: int = -1,
     chunked: bool = False,
+    trailing: bool = False,
     eof: bool = False,
     head_request: bool = False,
     max_head_bytes: int = 65536,
     max_headers: int = 100,
 ) -> Case:
-    expect = Outcome(None, status, reason, headers, body, True, done, keep_alive, content_length, chunked)
+    expect = Outcome(None, status, reason, headers, body, True, done, keep_alive, content_length, chunked, trailing)
     return Case(name, data, expect, eof, head_request, max_head_bytes, max_headers)
 
 
@@ -418,6 +423,45 @@ VALID: tuple[Case, ...] = (
         b"x",
         chunked=True,
     ),
+    # Bytes after the end: the answer stands, however the reads were cut; the connection is not reused.
+    ok(
+        "two responses in one feed",
+        TYPICAL + TYPICAL,
+        TYPICAL_HEADERS,
+        b"{}",
+        content_length=2,
+        keep_alive=False,
+        trailing=True,
+    ),
+    ok(
+        "bytes after a 204",
+        b"HTTP/1.1 204 No Content\r\n\r\nx",
+        (),
+        status=204,
+        reason=b"No Content",
+        keep_alive=False,
+        trailing=True,
+    ),
+    ok(
+        "bytes after a HEAD answer",
+        OK + b"Content-Length: 5\r\n\r\nhello",
+        ((b"content-length", b"5"),),
+        keep_alive=False,
+        trailing=True,
+        head_request=True,
+    ),
+    ok(
+        "bytes after chunked", CHUNKED_HEAD + b"0\r\n\r\nHTTP/1.1", (TE,), chunked=True, keep_alive=False, trailing=True
+    ),
+    ok(
+        "bytes past Content-Length",
+        OK + b"Content-Length: 1\r\n\r\nxy",
+        ((b"content-length", b"1"),),
+        b"x",
+        content_length=1,
+        keep_alive=False,
+        trailing=True,
+    ),
     Case("incomplete head is not an error yet", OK + b"Content-Le", Outcome(None)),
     Case(
         "incomplete content-length body",
@@ -654,16 +698,6 @@ INVALID: tuple[Case, ...] = (
         CHUNKED_HEAD + b"1;" + b"e" * 5000,
         "a chunk-size line longer than 4096 bytes",
     ),
-    bad("two responses in one feed", TYPICAL + TYPICAL, "bytes after the end of the answer"),
-    bad("bytes after a 204", b"HTTP/1.1 204 No Content\r\n\r\nx", "bytes after the end of the answer"),
-    bad(
-        "bytes after a HEAD answer",
-        OK + b"Content-Length: 5\r\n\r\nhello",
-        "bytes after the end of the answer",
-        head_request=True,
-    ),
-    bad("bytes after chunked", CHUNKED_HEAD + b"0\r\n\r\nHTTP/1.1", "bytes after the end of the answer"),
-    bad("bytes past Content-Length", OK + b"Content-Length: 1\r\n\r\nxy", "bytes after the end of the answer"),
     bad("EOF before anything", b"", CLOSED, eof=True),
     bad("EOF in the status line", b"HTTP/1.1 20", CLOSED, eof=True),
     bad("EOF in the head", OK + b"Content-Length: 5\r\n", CLOSED, eof=True),

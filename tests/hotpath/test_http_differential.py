@@ -31,7 +31,7 @@ def trace(parser: ParserLike, chunks: list[bytes], eof: bool) -> Trace:
             result: object = parser.feed_eof() if is_eof else parser.feed(chunk)
         except HTTPParseError as exc:
             result = f"error: {exc}"
-        state = (parser.status, parser.reason, list(parser.headers), parser.head_complete, parser.done)
+        state = (parser.status, parser.reason, list(parser.headers), parser.head_complete, parser.done, parser.trailing)
         steps.append(
             (repr(result), (*state, parser.keep_alive, parser.content_length, parser.chunked, parser.buffered))
         )

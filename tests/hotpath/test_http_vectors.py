@@ -81,9 +81,16 @@ def test_feed_after_done_or_error(hotpath_impl: HotPathImpl) -> None:
     assert parser.feed(TYPICAL) == [b"{}"]
     assert parser.feed(b"") == []
     assert parser.feed_eof() == []
-    assert (parser.done, parser.keep_alive) == (True, True)
-    with pytest.raises(HTTPParseError, match="bytes after the end of the answer"):
-        parser.feed(b"H")
+    assert (parser.done, parser.keep_alive, parser.trailing) == (True, True, False)
+    assert parser.feed(b"H") == []  # bytes after the answer: not read, and the connection is not reused
+    assert (parser.done, parser.keep_alive, parser.trailing) == (True, False, True)
+    assert parser.feed(b"TTP/1.1") == []
+    assert parser.feed_eof() == []
+    assert (parser.done, parser.keep_alive, parser.trailing) == (True, False, True)
+
+    parser = hotpath_impl.ResponseParser()
+    with pytest.raises(HTTPParseError, match="malformed status line"):
+        parser.feed(b"HTTP/2 200 OK\r\n")
     assert (parser.done, parser.keep_alive) == (False, False)
     with pytest.raises(HTTPParseError, match="unusable after an earlier error"):
         parser.feed(b"")

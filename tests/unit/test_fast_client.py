@@ -17,6 +17,7 @@ import uvloop
 
 from mini_llm.errors import GatewayError, UpstreamTimeout, UpstreamUnreachable
 from mini_llm.providers import DEFAULT_ANTHROPIC_VERSION, Provider, Target
+from mini_llm.upstream.failures import connect_failure_reason
 from mini_llm.upstream.fast_client import FastClient
 from mini_llm.upstream.pool import OriginPool
 from mini_llm.upstream.request_head import origin_of
@@ -417,8 +418,8 @@ def test_a_framing_error_is_a_502_and_the_connection_is_dropped(run: Run) -> Non
 
 @pytest.mark.parametrize("later", [False, True], ids=["with-the-answer", "after-it"])
 def test_bytes_past_the_end_of_an_answer_drop_its_connection(run: Run, later: bool) -> None:
-    """Nobody asked for them, so the next answer could not be told from them. In the same read as
-    the answer the parser refuses the whole read (a 502); arriving after it, the answer stands."""
+    """Nobody asked for them, so the next answer could not be told from them; the answer stands,
+    whether they came in the same read or a later one."""
 
     async def stray(exchange: Exchange) -> None:
         while await exchange.request() is not None:
@@ -433,15 +434,9 @@ def test_bytes_past_the_end_of_an_answer_drop_its_connection(run: Run, later: bo
         client = FastClient(5, 10, 30)
         async with ScriptedUpstream(stray) as server:
             for _ in range(2):
+                assert await post(client, server) == b'{"ok":true}'
                 if later:
-                    assert await post(client, server) == b'{"ok":true}'
-                    await asyncio.sleep(0.1)
-                else:
-                    error = await failure(post(client, server))
-                    assert error.message == (
-                        "provider 'local' failed while sending its answer: "
-                        "the provider sent bytes after the end of the answer"
-                    )
+                    await asyncio.sleep(0.1)  # the stray bytes come while the answer is already read
             await client.close()
         assert server.accepted == 2
 
@@ -529,7 +524,7 @@ def test_waiting_for_a_connection_is_bounded_by_the_timeout(run: Run) -> None:
 
     error = run(scenario())
     assert isinstance(error, UpstreamTimeout)
-    assert error.message == "provider 'local' went silent for 0.2s before answering"
+    assert error.message == "no connection to provider 'local' came free within 0.2s (MINI_LLM_UPSTREAM_POOL_LIMIT)"
 
 
 def test_a_request_cancelled_while_waiting_for_a_connection_gives_up_its_turn(run: Run) -> None:
@@ -647,6 +642,26 @@ def test_a_port_nobody_listens_on_is_a_502_naming_only_the_provider(run: Run, ca
     assert f"cannot reach provider 'local' at 127.0.0.1:{port}" in caplog.text
 
 
+@pytest.mark.parametrize(
+    ("attempts", "reason"),
+    [
+        (
+            ["[Errno 111] Connect call failed ('127.0.0.1', 1)", "[Errno 111] Connect call failed ('::1', 1, 0, 0)"],
+            "Connection refused on every address",
+        ),
+        (
+            ["[Errno 111] Connect call failed ('127.0.0.1', 1)", "[Errno 101] Network is unreachable"],
+            "no address of the host could be reached",
+        ),
+    ],
+    ids=["all-refused", "mixed"],
+)
+def test_a_host_whose_every_address_fails_is_named_by_what_failed(attempts: list[str], reason: str) -> None:
+    """asyncio and uvloop raise one OSError without an errno for them, its message joining each attempt's."""
+    error = OSError("Multiple exceptions: " + ", ".join(attempts))
+    assert connect_failure_reason(error) == reason
+
+
 def test_every_connection_has_nagle_off(run: Run) -> None:
     async def scenario() -> int:
         async with ScriptedUpstream(keep_alive) as server:
@@ -689,6 +704,7 @@ def test_tls_is_verified_with_sni_and_alpn_and_kept_alive(run: Run, ca: trustme.
 
     async def scenario() -> None:
         client = FastClient(5, 10, 30)
+        await client.open()  # loads the trust store SSL_CERT_FILE names
         tls = tls_server_context(ca, "localhost", server_names)
         async with ScriptedUpstream(records_alpn, tls, host="localhost") as server:
             assert server.base_url.startswith("https://localhost:")
@@ -714,6 +730,7 @@ def test_a_stream_over_tls(run: Run, ca: trustme.CA) -> None:
 
     async def scenario() -> bytes:
         client = FastClient(5, 10, 30)
+        await client.open()  # loads the trust store SSL_CERT_FILE names
         async with ScriptedUpstream(stream, tls_server_context(ca, "localhost", []), host="localhost") as server:
             response = await client.send(target(server.base_url), CHAT, [BODY], {})
             assert response.is_event_stream
@@ -731,6 +748,7 @@ def test_a_certificate_that_does_not_verify_is_a_502_that_says_so(run: Run, ca: 
 
     async def scenario() -> tuple[GatewayError, int]:
         client = FastClient(5, 10, 30)
+        await client.open()  # loads the trust store SSL_CERT_FILE names
         async with ScriptedUpstream(keep_alive, tls_server_context(issuer, name, []), host="localhost") as server:
             error = await failure(post(client, server))
             await client.close()
@@ -740,3 +758,113 @@ def test_a_certificate_that_does_not_verify_is_a_502_that_says_so(run: Run, ca: 
     assert isinstance(error, UpstreamUnreachable)
     assert error.message == "cannot reach provider 'local' (certificate verify failed)"
     assert requests == 0
+
+
+def test_closing_the_client_mid_answer_cuts_a_close_delimited_body(run: Run) -> None:
+    """Only the provider's EOF ends such a body: the gateway's own shutdown must not make it look whole."""
+
+    async def until_close(exchange: Exchange) -> None:
+        await exchange.request()
+        await exchange.send(b'HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\r\n{"partial":')
+        await exchange.closed_by_client()
+
+    async def scenario() -> GatewayError:
+        client = FastClient(5, 10, 30)
+        async with ScriptedUpstream(until_close) as server:
+            response = await client.send(target(server.base_url), CHAT, [BODY], {})
+            chunks = response.chunks()
+            assert await anext(chunks) == b'{"partial":'
+            await client.close()
+            return await failure(anext(chunks))
+
+    error = run(scenario())
+    assert isinstance(error, UpstreamUnreachable)
+    assert error.message == "provider 'local' failed while sending its answer: the connection closed"
+
+
+def test_a_tls_close_without_close_notify_cuts_a_close_delimited_body(ca: trustme.CA) -> None:
+    """RFC 9112 9.8: a TLS connection closed without close_notify leaves the answer incomplete.
+
+    On uvloop (the gateway's loop) only; asyncio's SSL transport reports such a close as an EOF.
+    """
+
+    async def cut(exchange: Exchange) -> None:
+        await exchange.request()
+        await exchange.send(b'HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\r\n{"cut":')
+        fileno = exchange.writer.get_extra_info("socket").fileno()
+        with socket.fromfd(fileno, socket.AF_INET, socket.SOCK_STREAM) as duplicate:
+            duplicate.shutdown(socket.SHUT_WR)  # a TCP FIN, no TLS alert before it
+        await exchange.closed_by_client()
+
+    async def scenario() -> GatewayError:
+        client = FastClient(5, 10, 30)
+        await client.open()  # loads the trust store SSL_CERT_FILE names
+        async with ScriptedUpstream(cut, tls_server_context(ca, "localhost", []), host="localhost") as server:
+            error = await failure(post(client, server))
+            await client.close()
+        return error
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        error = runner.run(scenario())
+    assert error.message == "provider 'local' failed while sending its answer: the connection closed"
+
+
+def test_an_answer_before_the_whole_request_was_sent_drops_the_connection_at_once(run: Run) -> None:
+    """A provider that answers early (a 413) may never read the rest: a polite close would keep the
+    socket and the unsent body alive, outside the pool limit, until the provider closes."""
+    body = b"x" * (32 * 1024 * 1024)  # more than the kernel buffers on both sides hold
+    answered = asyncio.Event()
+
+    async def early(exchange: Exchange) -> None:
+        await exchange.reader.readuntil(b"\r\n\r\n")
+        await exchange.send(answer(b'{"error":"too large"}', status=b"413 Payload Too Large"))
+        await answered.wait()
+        received = 0
+        try:
+            while data := await exchange.reader.read(1024 * 1024):
+                received += len(data)
+        except ConnectionError:
+            pass
+        exchange.server.requests.append(b"%d" % received)
+
+    async def scenario() -> int:
+        client = FastClient(5, 10, 30)
+        async with ScriptedUpstream(early) as server:
+            response = await client.send(target(server.base_url), CHAT, [body], {})
+            assert response.status == 413
+            assert await response.read() == b'{"error":"too large"}'
+            answered.set()
+            await until(lambda: bool(server.requests))
+            await client.close()
+        return int(server.requests[0])
+
+    assert run(scenario()) < len(body)  # the rest was never sent: the connection was reset
+
+
+def test_closing_an_answer_wakes_its_reader_with_an_error(run: Run) -> None:
+    async def endless(exchange: Exchange) -> None:
+        await exchange.request()
+        await exchange.send(STREAM_HEAD + b"5\r\nhello\r\n")
+        await exchange.closed_by_client()
+
+    async def scenario() -> tuple[GatewayError, GatewayError]:
+        client = FastClient(30, 10, 30)
+        async with ScriptedUpstream(endless) as server:
+            response = await client.send(target(server.base_url), CHAT, [BODY], {})
+            chunks = response.chunks()
+            assert await anext(chunks) == b"hello"
+            reading = asyncio.ensure_future(anext(chunks))
+            await asyncio.sleep(0)  # the reader waits for the next piece
+            response.close()  # from another task: the stream budget or the drain
+            streamed = await failure(asyncio.wait_for(reading, 2))
+            whole = await client.send(target(server.base_url), CHAT, [BODY], {})
+            whole_reading = asyncio.ensure_future(whole.read())
+            await asyncio.sleep(0)
+            whole.close()
+            read = await failure(asyncio.wait_for(whole_reading, 2))
+            await client.close()
+        return streamed, read
+
+    streamed, read = run(scenario())
+    assert streamed.message == "provider 'local' failed while sending its answer: the answer was closed"
+    assert read.message == "provider 'local' failed while sending its answer: the answer was closed"

@@ -26,6 +26,9 @@ class ResponseParser:
     @property
     def keep_alive(self) -> bool: ...
     @property
+    def trailing(self) -> bool:
+        """True once bytes came after the complete answer: they are not read, keep_alive is False."""
+    @property
     def content_length(self) -> int: ...
     @property
     def chunked(self) -> bool: ...

@@ -10,6 +10,10 @@ Strictness decisions (each refuses something a lenient parser such as h11 accept
   §8.6), and at most 18 digits so the length always fits a signed 64-bit integer;
 - a chunk size has 1 to 16 hex digits (64 bits); a chunk-size line, extensions included, is at
   most `MAX_CHUNK_LINE` bytes, with no whitespace before `;` or at its end.
+
+Bytes after a complete answer are not an error of the answer: the parser stops at its end and sets
+`trailing` (and clears `keep_alive`), whether they came in the same read or a later one, so where
+the reads were cut never decides whether an answer stands. The connection cannot be reused.
 """
 
 from __future__ import annotations
@@ -77,6 +81,7 @@ class ResponseParser:
         "_section",
         "_state",
         "_status",
+        "_trailing",
     )
 
     def __init__(self, head_request: bool = False, max_head_bytes: int = 65536, max_headers: int = 100) -> None:
@@ -102,6 +107,7 @@ class ResponseParser:
         self._headers: list[tuple[bytes, bytes]] = []
         self._head_complete = False
         self._keep_alive = False
+        self._trailing = False
         self._close = False
         self._content_length = -1
         self._chunked = False
@@ -134,6 +140,11 @@ class ResponseParser:
         return self._keep_alive
 
     @property
+    def trailing(self) -> bool:
+        """True once bytes came after the complete answer: they are not read, keep_alive is False."""
+        return self._trailing
+
+    @property
     def content_length(self) -> int:
         """The Content-Length that frames the body; -1 for chunked, close-delimited or no body."""
         return self._content_length
@@ -156,7 +167,7 @@ class ResponseParser:
             if state == _FAILED:
                 raise HTTPParseError("the response parser is unusable after an earlier error")
             if data:
-                raise self._failure("the provider sent bytes after the end of the answer")
+                self._trail()
             return []
         if state == _UNTIL_EOF:
             return [data] if data else []
@@ -212,7 +223,8 @@ class ResponseParser:
                 pieces.append(data if pos == 0 else data[pos:])
                 return pieces
             elif state == _DONE:
-                raise self._failure("the provider sent bytes after the end of the answer")
+                self._trail()
+                return pieces
             else:
                 lf = data.find(b"\n", pos)
                 if lf < 0:
@@ -341,6 +353,10 @@ class ResponseParser:
     def _finish(self) -> None:
         self._state = _DONE
         self._keep_alive = not self._close
+
+    def _trail(self) -> None:
+        self._trailing = True
+        self._keep_alive = False
 
     def _failure(self, message: str) -> HTTPParseError:
         """Leave the parser failed for good and return the error for the caller to raise."""

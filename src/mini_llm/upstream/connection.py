@@ -85,12 +85,16 @@ class UpstreamConnection(asyncio.Protocol):
         """The answer was read to its clean end: back to the pool if the exchange left nothing behind.
 
         Not when the provider said `Connection: close`, nor while a part of the request is still
-        unsent (a provider that answered early may not read the rest as the request's own body).
+        unsent (a provider that answered early may not read the rest as the request's own body):
+        then it is dropped at once, since a polite close waits for the provider to take the rest.
         """
         self.response = None
         transport = self.transport
-        if keep_alive and self.usable and transport is not None and not transport.get_write_buffer_size():
+        unsent = transport.get_write_buffer_size() if transport is not None else 0
+        if keep_alive and self.usable and not unsent:
             self._pool.release(self)
+        elif unsent:
+            self.abort()
         else:
             self.close()
 

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import socket
 import ssl
+from typing import Final
 
 from mini_llm.errors import UpstreamTimeout, UpstreamUnreachable
 
 logger = logging.getLogger("mini_llm")
+
+# When every address of a host fails, asyncio (and uvloop alike) raise one OSError without an errno,
+# its message joining each attempt's "[Errno N] ...": the errors themselves are not kept.
+_EVERY_ADDRESS: Final = "Multiple exceptions: "
+_ERRNO: Final = re.compile(r"\[Errno (\d+)\]")
 
 
 def connect_failure_reason(error: BaseException) -> str:
@@ -26,7 +33,19 @@ def connect_failure_reason(error: BaseException) -> str:
     if isinstance(error, socket.gaierror):
         return "DNS lookup failed"
     code = getattr(error, "errno", None)
-    return os.strerror(code) if isinstance(code, int) and code > 0 else type(error).__name__
+    if isinstance(code, int) and code > 0:
+        return os.strerror(code)
+    if isinstance(error, OSError) and str(error).startswith(_EVERY_ADDRESS):
+        return _every_address_reason(str(error))
+    return type(error).__name__
+
+
+def _every_address_reason(message: str) -> str:
+    """The attempts' shared reason (`Connection refused on every address`), else that none worked."""
+    codes = set(_ERRNO.findall(message))
+    if len(codes) == 1:
+        return f"{os.strerror(int(codes.pop()))} on every address"
+    return "no address of the host could be reached"
 
 
 class ProviderFailures:
@@ -45,6 +64,12 @@ class ProviderFailures:
         """No byte for `timeout` seconds, before the status line or between pieces of the body."""
         doing = "while sending its answer" if answering else "before answering"
         return UpstreamTimeout(f"provider {self.name!r} went silent for {self.timeout:g}s {doing}")
+
+    def no_connection_free(self) -> UpstreamTimeout:
+        """Every connection the pool may open stayed busy for `timeout` seconds; the provider was not asked."""
+        return UpstreamTimeout(
+            f"no connection to provider {self.name!r} came free within {self.timeout:g}s (MINI_LLM_UPSTREAM_POOL_LIMIT)"
+        )
 
     def broke(self, answering: bool, reason: str) -> UpstreamUnreachable:
         """The answer could not be read to its end: a framing error, or the connection closed."""

@@ -15,7 +15,7 @@ from mini_llm.providers import Target
 from mini_llm.upstream import Body
 from mini_llm.upstream.failures import ProviderFailures
 from mini_llm.upstream.fast_response import FastResponse
-from mini_llm.upstream.pool import OriginPool
+from mini_llm.upstream.pool import OriginPool, PoolTimeout
 from mini_llm.upstream.request_head import HeadTemplate, Origin, origin_of
 from mini_llm.upstream.tls import client_context
 
@@ -46,10 +46,14 @@ class FastClient:
         self._origins: dict[str, Origin] = {}  # provider name -> its parsed base URL
         self._pools: dict[Origin, OriginPool] = {}
         self._failures: dict[str, ProviderFailures] = {}
-        self._tls: ssl.SSLContext | None = None  # made on the first https origin: loading the trust store costs
+        self._tls: ssl.SSLContext | None = None
 
     async def open(self) -> None:
-        """Nothing to open: pools and their connections are made on first use."""
+        """Load the TLS trust store now, at the worker's start, not in the first request's time.
+
+        Pools and their connections are made on first use.
+        """
+        self._tls = client_context()
 
     async def close(self) -> None:
         for pool in self._pools.values():
@@ -64,6 +68,8 @@ class FastClient:
         pool, failures = route.pool, route.failures
         try:
             connection = await pool.acquire()
+        except PoolTimeout as exc:
+            raise failures.no_connection_free() from exc
         except TimeoutError as exc:
             raise failures.silent(False) from exc
         except OSError as exc:
@@ -91,8 +97,7 @@ class FastClient:
         if pool is None:
             tls = None
             if origin.tls:
-                if self._tls is None:
-                    self._tls = client_context()
+                assert self._tls is not None, "FastClient.open() runs in lifespan startup"
                 tls = self._tls
             pool = self._pools[origin] = OriginPool(origin, self._pool_limit, self._timeout, self._idle_timeout, tls)
         failures = self._failures.get(name)

@@ -25,6 +25,7 @@ from mini_llm.upstream.failures import ProviderFailures
 HIGH_WATER: Final = 256 * 1024
 LOW_WATER: Final = 64 * 1024
 _CLOSED: Final = "the connection closed"
+_CLOSED_HERE: Final = "the answer was closed"
 
 
 class FastResponse:
@@ -121,12 +122,14 @@ class FastResponse:
         self._wake()
 
     def lost(self, exc: Exception | None) -> None:
-        """The connection is gone; without an EOF first (a reset, a TLS close), the body is cut short."""
+        """The connection is gone; without an EOF first, the body is cut short, whatever `exc` says.
+
+        Only the provider's EOF may end a close-delimited body: a loss without one is a reset, our
+        own abort (the pool's shutdown), or, on uvloop, a TLS connection that ended without
+        close_notify, which RFC 9112 9.8 says leaves the answer incomplete.
+        """
         self._connection = None
-        if exc is None:
-            self.eof()
-        else:
-            self._fail(self._failures.broke(self._heard, _CLOSED))
+        self._fail(self._failures.broke(self._heard, _CLOSED))
 
     def request_taken(self) -> None:
         """The transport handed (nearly) all of a large request to the kernel: the wait for the head starts now."""
@@ -152,6 +155,8 @@ class FastResponse:
                 if self._error is not None:
                     raise self._error
                 await self._wait()
+            if self._error is not None:  # closed after its end, before it was taken
+                raise self._error
             pieces = self._pieces
             body = pieces[0] if len(pieces) == 1 else b"".join(pieces)
             pieces.clear()
@@ -175,19 +180,23 @@ class FastResponse:
                     # NOTE: not kept while waiting for the next piece: a silent provider's stream
                     # would otherwise keep its last piece alive, uncounted by the stream budget.
                     del piece
+                elif self._error is not None:
+                    raise self._error
                 elif self._ended:
                     self._release()
                     return
-                elif self._error is not None:
-                    raise self._error
                 else:
                     await self._wait()
         finally:
             self.close()  # a no-op after the clean end; else the consumer left (or failed) mid-answer
 
     def close(self) -> None:
+        """Drop the answer; a reader still waiting for it wakes with a 502 ("the answer was closed")."""
         if self._connection is not None:
             self._drop()
+        if self._error is None and (self._pieces or not self._ended):  # else the body was taken whole
+            self._error = self._failures.broke(self._heard, _CLOSED_HERE)
+            self._wake()
         self._pieces.clear()
 
     # Internals.

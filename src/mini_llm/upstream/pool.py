@@ -18,6 +18,10 @@ from mini_llm.upstream.connection import UpstreamConnection
 from mini_llm.upstream.request_head import Origin
 
 
+class PoolTimeout(TimeoutError):
+    """No connection or slot came free within the timeout: the provider was not contacted."""
+
+
 class OriginPool:
     """The connections to one origin; `acquire` hands out one that is open as far as the loop has seen."""
 
@@ -51,7 +55,7 @@ class OriginPool:
         self._sweeper: asyncio.TimerHandle | None = None
 
     async def acquire(self) -> UpstreamConnection:
-        """A connection ready for a request: idle, handed over, or new (raises OSError or TimeoutError).
+        """A connection ready for a request: idle, handed over, or new (raises OSError, TimeoutError or PoolTimeout).
 
         An idle connection the provider closed is dropped unused. A new connection that closes
         before the request is written (nothing of it went out) is replaced once, by another new one.
@@ -166,10 +170,13 @@ class OriginPool:
             timer.cancel()
 
     def _pass_on(self, handed: UpstreamConnection | None) -> None:
+        """What a cancelled waiter was handed goes on: a slot to the next, a connection only if still open."""
         if handed is None:
             self._free_slot()
-        else:
+        elif handed.usable:
             self.release(handed)
+        else:
+            handed.abort()  # closed or closing since the hand-over: never idle; its slot is freed once
 
     def _free_slot(self) -> None:
         waiters = self._waiters
@@ -187,11 +194,13 @@ class OriginPool:
         loop = self.loop
         expired = loop.time() - self._idle_timeout
         while idle and idle[0].idle_since <= expired:
-            idle[0].close()  # forget() takes it off the list
+            connection = idle.pop(0)
+            connection.idle_since = -1.0
+            connection.close()
         if idle:
             self._sweeper = loop.call_at(idle[0].idle_since + self._idle_timeout, self._sweep)
 
 
 def _expire(waiter: asyncio.Future[UpstreamConnection | None]) -> None:
     if not waiter.done():
-        waiter.set_exception(TimeoutError())
+        waiter.set_exception(PoolTimeout())
