@@ -207,6 +207,26 @@ def test_chunked_answers_come_piece_by_piece_and_whole(run: Run) -> None:
     run(scenario())
 
 
+def test_events_that_came_while_the_reader_was_busy_come_as_one_piece(run: Run) -> None:
+    """Fifty one-event chunks in one read, taken after they are all in: one piece, not fifty sends."""
+    events = b"".join(b"%x\r\n%s\r\n" % (len(e), e) for e in [b"data: %d\n\n" % i for i in range(50)])
+
+    async def chunked(exchange: Exchange) -> None:
+        while await exchange.request() is not None:
+            await exchange.send(STREAM_HEAD + events + b"0\r\n\r\n")
+
+    async def scenario() -> None:
+        client = FastClient(5, 10, 30)
+        async with ScriptedUpstream(chunked) as server:
+            streamed = await client.send(target(server.base_url), CHAT, [BODY], {})
+            await asyncio.sleep(0.1)  # the relay is busy elsewhere: the whole answer is in
+            pieces = [piece async for piece in streamed.chunks()]
+            assert pieces == [b"".join(b"data: %d\n\n" % i for i in range(50))]
+            await client.close()
+
+    run(scenario())
+
+
 def test_a_close_delimited_answer_ends_with_the_connection_which_is_not_reused(run: Run) -> None:
     async def until_close(exchange: Exchange) -> None:
         await exchange.request()

@@ -172,7 +172,14 @@ class FastResponse:
         try:
             while True:
                 if pieces:
-                    piece = pieces.popleft()
+                    # What came while the relay was busy goes on as one piece (as aiohttp's readany
+                    # joins its buffer): a chunked stream is one HTTP chunk per event, and a send
+                    # per event would cost the most exactly when the gateway is busiest.
+                    if len(pieces) == 1:
+                        piece = pieces.popleft()
+                    else:
+                        piece = b"".join(pieces)
+                        pieces.clear()
                     self._queued -= len(piece)
                     if self._paused and self._queued <= LOW_WATER:
                         self._resume()
