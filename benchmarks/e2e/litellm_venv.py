@@ -6,11 +6,10 @@ Pinned with ==: LiteLLM 1.107.0 was a compromised release; never move the pin to
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Final
 
+from . import peer_venv
 from .procs import Launch
 
 PIN: Final = "1.106.12"
@@ -21,33 +20,13 @@ _INSTALL_TIMEOUT_S: Final = 900
 
 
 def installed_version() -> str | None:
-    if not (_BIN / "python").exists():
-        return None
-    code = "import importlib.metadata as m; print(m.version('litellm'))"
-    out = subprocess.run([str(_BIN / "python"), "-c", code], capture_output=True, text=True, timeout=60, check=False)
-    return out.stdout.strip() if out.returncode == 0 else None
+    return peer_venv.installed_version(_BIN / "python", "litellm")
 
 
 def ensure(log: Path) -> None:
     """Install litellm[proxy]==PIN unless present; raises RuntimeError with the reason when it cannot."""
-    if installed_version() == PIN and (_BIN / "litellm").exists():
-        return
-    print(f"installing litellm[proxy]=={PIN} into {VENV} (first run only)", file=sys.stderr, flush=True)
-    steps = [
-        [sys.executable, "-m", "venv", "--clear", str(VENV)],
-        [str(_BIN / "python"), "-m", "pip", "install", "--quiet", f"litellm[proxy]=={PIN}"],
-    ]
-    with log.open("wb") as out:
-        for step in steps:
-            try:
-                done = subprocess.run(
-                    step, check=False, stdout=out, stderr=subprocess.STDOUT, timeout=_INSTALL_TIMEOUT_S
-                )
-            except subprocess.TimeoutExpired as exc:
-                raise RuntimeError(f"installing LiteLLM took over {_INSTALL_TIMEOUT_S}s") from exc
-            if done.returncode != 0:
-                tail = log.read_text(errors="replace").strip().splitlines()[-1:] or ["no output"]
-                raise RuntimeError(f"installing litellm[proxy]=={PIN} failed: {tail[0][:200]}")
+    if installed_version() != PIN or not (_BIN / "litellm").exists():
+        peer_venv.install(VENV, f"litellm[proxy]=={PIN}", "LiteLLM", log, _INSTALL_TIMEOUT_S)
 
 
 def launch(workdir: Path, port: int, routes: dict[str, str]) -> Launch:

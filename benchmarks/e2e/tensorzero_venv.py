@@ -7,11 +7,10 @@ the upstream under test as an OpenAI-compatible provider; clients reach it as
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 from typing import Final
 
+from . import peer_venv
 from .procs import Launch
 
 PIN: Final = "2026.6.0"
@@ -24,33 +23,13 @@ _INSTALL_TIMEOUT_S: Final = 600
 
 
 def installed_version() -> str | None:
-    if not _PYTHON.exists():
-        return None
-    code = "import importlib.metadata as m; print(m.version('tensorzero'))"
-    out = subprocess.run([str(_PYTHON), "-c", code], capture_output=True, text=True, timeout=60, check=False)
-    return out.stdout.strip() if out.returncode == 0 else None
+    return peer_venv.installed_version(_PYTHON, "tensorzero")
 
 
 def ensure(log: Path) -> None:
     """Install tensorzero==PIN unless present; raises RuntimeError with the reason when it cannot."""
-    if installed_version() == PIN:
-        return
-    print(f"installing tensorzero=={PIN} into {VENV} (first run only)", file=sys.stderr, flush=True)
-    steps = [
-        [sys.executable, "-m", "venv", "--clear", str(VENV)],
-        [str(_PYTHON), "-m", "pip", "install", "--quiet", f"tensorzero=={PIN}"],
-    ]
-    with log.open("wb") as out:
-        for step in steps:
-            try:
-                done = subprocess.run(
-                    step, check=False, stdout=out, stderr=subprocess.STDOUT, timeout=_INSTALL_TIMEOUT_S
-                )
-            except subprocess.TimeoutExpired as exc:
-                raise RuntimeError(f"installing TensorZero took over {_INSTALL_TIMEOUT_S}s") from exc
-            if done.returncode != 0:
-                tail = log.read_text(errors="replace").strip().splitlines()[-1:] or ["no output"]
-                raise RuntimeError(f"installing tensorzero=={PIN} failed: {tail[0][:200]}")
+    if installed_version() != PIN:
+        peer_venv.install(VENV, f"tensorzero=={PIN}", "TensorZero", log, _INSTALL_TIMEOUT_S)
 
 
 def config(upstream: str) -> str:
