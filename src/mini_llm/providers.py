@@ -46,6 +46,11 @@ class Provider:
     def __post_init__(self) -> None:
         object.__setattr__(self, "_ring", itertools.cycle([(key, key.encode()) for key in self.keys]))
 
+    @property
+    def usable(self) -> bool:
+        """Whether requests can go to it: it has keys, or needs none (a local server, the mock)."""
+        return bool(self.keys) or not self.key_required
+
     def speaks(self, protocol: WireProtocol) -> bool:
         return self.protocol in (protocol, MOCK)
 

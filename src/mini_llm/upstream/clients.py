@@ -10,7 +10,7 @@ from mini_llm.upstream import Upstream
 from mini_llm.upstream.choice import ClientName, client_for, proxy_for
 
 
-def _build(kind: ClientName, settings: Settings, proxies: Mapping[str, str]) -> Upstream:
+def _build(kind: ClientName, settings: Settings, proxies: Mapping[str, str], tls: bool) -> Upstream:
     """Import a client's module only when a provider uses it: aiohttp alone costs start-up time."""
     if kind == "mock":
         from mini_llm.upstream.mock_provider import MockProvider
@@ -19,7 +19,9 @@ def _build(kind: ClientName, settings: Settings, proxies: Mapping[str, str]) -> 
     if kind == "fast":
         from mini_llm.upstream.fast_client import FastClient
 
-        return FastClient(settings.upstream_timeout, settings.upstream_pool_limit, settings.upstream_idle_timeout)
+        return FastClient(
+            settings.upstream_timeout, settings.upstream_pool_limit, settings.upstream_idle_timeout, tls=tls
+        )
     from mini_llm.upstream.aiohttp_client import AiohttpClient
 
     return AiohttpClient(
@@ -41,7 +43,12 @@ class UpstreamClients:
             proxy = proxy_for(provider.base_url, environ)
             if proxy is not None and self.kinds[name] == "aiohttp":
                 proxies[name] = proxy.url
-        clients = {kind: _build(kind, settings, proxies) for kind in sorted(set(self.kinds.values()))}
+        # The fast client loads a trust store only if a provider it can actually serve is https.
+        tls = any(
+            provider.usable and self.kinds[name] == "fast" and provider.base_url.lower().startswith("https:")
+            for name, provider in providers.items()
+        )
+        clients = {kind: _build(kind, settings, proxies, tls) for kind in sorted(set(self.kinds.values()))}
         self._clients = list(clients.values())
         # Provider name -> its client; a plain dict, so the per-request lookup costs no Python call.
         self.by_provider: dict[str, Upstream] = {name: clients[kind] for name, kind in self.kinds.items()}

@@ -36,10 +36,21 @@ class _Route:
 class FastClient:
     """Implements `Upstream`: POST to a provider over a pooled keep-alive connection."""
 
-    __slots__ = ("_failures", "_idle_timeout", "_origins", "_pool_limit", "_pools", "_routes", "_timeout", "_tls")
+    __slots__ = (
+        "_failures",
+        "_idle_timeout",
+        "_origins",
+        "_pool_limit",
+        "_pools",
+        "_routes",
+        "_timeout",
+        "_tls",
+        "_uses_tls",
+    )
 
-    def __init__(self, timeout: float, pool_limit: int, idle_timeout: float) -> None:
+    def __init__(self, timeout: float, pool_limit: int, idle_timeout: float, *, tls: bool = True) -> None:
         self._timeout = timeout
+        self._uses_tls = tls  # False when no provider it serves is https: no trust store to load
         self._pool_limit = pool_limit
         self._idle_timeout = idle_timeout
         self._routes: dict[tuple[str, str, str | None], _Route] = {}
@@ -51,9 +62,11 @@ class FastClient:
     async def open(self) -> None:
         """Load the TLS trust store now, at the worker's start, not in the first request's time.
 
-        Pools and their connections are made on first use.
+        Only if a provider needs it: loading it costs about 25 ms of cold start. Pools and their
+        connections are made on first use.
         """
-        self._tls = client_context()
+        if self._uses_tls:
+            self._tls = client_context()
 
     async def close(self) -> None:
         for pool in self._pools.values():
@@ -97,7 +110,7 @@ class FastClient:
         if pool is None:
             tls = None
             if origin.tls:
-                assert self._tls is not None, "FastClient.open() runs in lifespan startup"
+                assert self._tls is not None, "FastClient.open() runs in lifespan startup, with tls for https"
                 tls = self._tls
             pool = self._pools[origin] = OriginPool(origin, self._pool_limit, self._timeout, self._idle_timeout, tls)
         failures = self._failures.get(name)

@@ -17,7 +17,7 @@ def _unless_head(req: Request, body: bytes) -> bytes:
 
 async def health(ctx: Context, req: Request) -> None:
     """Liveness, plus what a human checks first: version, usable providers, hot path, upstream client."""
-    providers = [p.name for p in ctx.settings.providers.values() if p.keys or not p.key_required]
+    providers = [p.name for p in ctx.settings.providers.values() if p.usable]
     body = {
         "status": "ok",
         "version": __version__,
