@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import msgspec
 
 from mini_llm._flags import FlagError, parse_flag
-from mini_llm.hosts import host_name, is_loopback
+from mini_llm.hosts import DEFAULT_PORTS, host_name, is_loopback
 from mini_llm.providers import BUILTIN_PROVIDERS, MOCK, BuiltinProvider, Provider, WireProtocol
 
 DEFAULT_PORT: Final = 3333
@@ -36,7 +36,6 @@ MASK_MIN_LENGTH: Final = 20
 # A gateway key entry with this prefix (any case) is the hex SHA-256 of the key, so the configuration holds
 # no plaintext.
 SHA256_PREFIX: Final = "sha256:"
-_DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 
 # "fast": the gateway's own HTTP/1.1 client; "aiohttp": aiohttp's ClientSession.
 UpstreamClient = Literal["fast", "aiohttp"]
@@ -179,7 +178,7 @@ def _origin(setting: str, raw: str) -> str:
         parts, port = None, None
     if (
         parts is None
-        or parts.scheme not in _DEFAULT_PORTS
+        or parts.scheme not in DEFAULT_PORTS
         or not parts.hostname
         or host_name(parts.netloc) is None  # userinfo, or a character no host name has
         or parts.path not in ("", "/")
@@ -188,7 +187,7 @@ def _origin(setting: str, raw: str) -> str:
     ):
         raise ConfigError(setting, f"{raw!r} is not an origin such as https://app.example.com or http://localhost:5173")
     host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
-    return f"{parts.scheme}://{host}" + (f":{port}" if port not in (None, _DEFAULT_PORTS[parts.scheme]) else "")
+    return f"{parts.scheme}://{host}" + (f":{port}" if port not in (None, DEFAULT_PORTS[parts.scheme]) else "")
 
 
 # Browsers send an internationalised name as its A-label (RFC 5891 4.4): a Unicode one would never match.

@@ -9,6 +9,8 @@ from typing import Final
 # RFC 1123 labels, plus `_`: Docker Compose and Kubernetes service names (`mini_llm`) resolve with it.
 _NAME: Final = re.compile(r"[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)*")
 _PORT: Final = re.compile(r"[0-9]{0,5}")  # RFC 3986 3.2.3: port = *DIGIT
+# The port each URL scheme the gateway speaks implies when a URL names none (RFC 9110 4.2).
+DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 
 
 def host_name(authority: str) -> str | None:

@@ -56,6 +56,11 @@ class Upstream(Protocol):
         ...
 
 
+def joined(body: Body) -> bytes | memoryview:
+    """The body as one buffer, for a client that writes one: a copy only when it is in pieces."""
+    return body[0] if len(body) == 1 else b"".join(body)
+
+
 def header_values(headers: list[tuple[bytes, bytes]], name: bytes) -> list[bytes]:
     """Every value of one (lower-case) header name, in order."""
     return [value for key, value in headers if key == name]

@@ -5,7 +5,6 @@ It is imported only by a worker that uses it (aiohttp costs start-up time).
 
 from __future__ import annotations
 
-import logging
 import socket
 import ssl
 from collections.abc import AsyncIterator, Mapping
@@ -14,17 +13,15 @@ from typing import Final
 import aiohttp
 from yarl import URL
 
-from mini_llm.errors import GatewayError, UpstreamUnreachable
+from mini_llm.errors import GatewayError
 from mini_llm.providers import Target
-from mini_llm.upstream import Body, is_event_stream
+from mini_llm.upstream import Body, is_event_stream, joined
 from mini_llm.upstream.failures import ProviderFailures
 from mini_llm.upstream.failures import connect_failure_reason as neutral_connect_failure_reason
 from mini_llm.upstream.request_headers import upstream_headers
 
 # What the aiohttp client raises for a provider that fails; mapped to 502/504 by _Failures.
 _CLIENT_FAILURES: Final = (TimeoutError, aiohttp.ClientError)
-
-logger = logging.getLogger("mini_llm")
 
 
 def connect_failure_reason(exc: aiohttp.ClientConnectorError) -> str:
@@ -46,9 +43,7 @@ class _Failures(ProviderFailures):
         if isinstance(exc, TimeoutError):  # aiohttp's ServerTimeoutError and ConnectionTimeoutError are ones too
             return self.silent(answering)
         if isinstance(exc, aiohttp.ClientConnectorError):
-            # NOTE: where the provider is stays in the log; a client only learns which provider failed.
-            logger.warning("cannot reach provider %r at %s:%s (%s)", self.name, exc.host, exc.port, exc.os_error)
-            return UpstreamUnreachable(f"cannot reach provider {self.name!r} ({connect_failure_reason(exc)})")
+            return self.unreachable(exc.os_error, exc.host, exc.port, connect_failure_reason(exc))
         return self.broke(answering, type(exc).__name__)
 
 
@@ -147,7 +142,7 @@ class AiohttpClient:
         failures = self._failures.get(name)
         if failures is None:
             failures = self._failures[name] = _Failures(name, self.timeout)
-        data = body[0] if len(body) == 1 else b"".join(body)  # aiohttp writes one buffer
+        data = joined(body)  # aiohttp writes one buffer
         try:
             # A redirect goes back to the client as the provider sent it: a proxy never follows one.
             response = await self._session.post(

@@ -76,7 +76,10 @@ class ProviderFailures:
         doing = "while sending its answer" if answering else "before answering"
         return UpstreamUnreachable(f"provider {self.name!r} failed {doing}: {reason}")
 
-    def unreachable(self, error: OSError, host: str, port: int) -> UpstreamUnreachable:
-        """No connection could be made; the log says where to, the client only which provider."""
+    def unreachable(
+        self, error: OSError, host: str, port: int | None, reason: str | None = None
+    ) -> UpstreamUnreachable:
+        """No connection could be made; the log says where to, the client only which provider (and why)."""
         logger.warning("cannot reach provider %r at %s:%s (%s)", self.name, host, port, error)
-        return UpstreamUnreachable(f"cannot reach provider {self.name!r} ({connect_failure_reason(error)})")
+        why = connect_failure_reason(error) if reason is None else reason
+        return UpstreamUnreachable(f"cannot reach provider {self.name!r} ({why})")

@@ -14,7 +14,7 @@ import msgspec
 
 from mini_llm.errors import GatewayError
 from mini_llm.providers import Target
-from mini_llm.upstream import Body
+from mini_llm.upstream import Body, joined
 
 WORDS: Final = ("Hello", " from", " the", " mini-llm", " mock", " provider", ".")
 DEFAULT_TOKENS: Final = len(WORDS)
@@ -332,5 +332,5 @@ class MockProvider:
         """Nothing to close."""
 
     async def send(self, target: Target, path: str, body: Body, client: Mapping[bytes, bytes]) -> MockResponse:
-        whole = body[0] if len(body) == 1 else b"".join(body)
+        whole = joined(body)
         return MockResponse(respond(path, whole, target.model, self._delay))

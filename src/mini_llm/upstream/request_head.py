@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from typing import Final
 from urllib.parse import quote, urlsplit
 
+from mini_llm.hosts import DEFAULT_PORTS
 from mini_llm.providers import DEFAULT_ANTHROPIC_VERSION, Target
 from mini_llm.upstream.request_headers import forwarded_headers
 
-_DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 # RFC 3986 3.3: what a path may hold as it is; anything else is percent-encoded (an existing %XX stays).
 _PATH_SAFE: Final = "/%:@!$&'()*+,;=-._~"
 _DEFAULT_VERSION: Final = b"anthropic-version: " + DEFAULT_ANTHROPIC_VERSION.encode() + b"\r\n"
@@ -39,9 +39,9 @@ def origin_of(base_url: str) -> Origin:
     """The origin of a configured base URL (checked at start-up: http(s), a host, no credentials)."""
     parts = urlsplit(base_url)
     scheme, host = parts.scheme, parts.hostname or ""
-    port = parts.port or _DEFAULT_PORTS[scheme]
+    port = parts.port or DEFAULT_PORTS[scheme]
     name = b"[" + host.encode() + b"]" if ":" in host else host.encode("idna")
-    authority = name if port == _DEFAULT_PORTS[scheme] else name + b":%d" % port
+    authority = name if port == DEFAULT_PORTS[scheme] else name + b":%d" % port
     return Origin(scheme, host, port, authority)
 
 
