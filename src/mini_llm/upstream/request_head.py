@@ -13,7 +13,7 @@ from urllib.parse import quote, urlsplit
 
 from mini_llm.hosts import DEFAULT_PORTS
 from mini_llm.providers import DEFAULT_ANTHROPIC_VERSION, Target
-from mini_llm.upstream.request_headers import forwarded_headers
+from mini_llm.upstream.request_headers import fixed_headers, forwarded_headers, needs_default_version
 
 # RFC 3986 3.3: what a path may hold as it is; anything else is percent-encoded (an existing %XX stays).
 _PATH_SAFE: Final = "/%:@!$&'()*+,;=-._~"
@@ -54,16 +54,8 @@ class HeadTemplate:
         provider = target.provider
         request_target = quote(urlsplit(provider.url(path)).path, safe=_PATH_SAFE).encode()
         lines = [b"POST " + request_target + b" HTTP/1.1", b"Host: " + origin.authority]
-        # Keys are checked at start-up to be printable ASCII without spaces: nothing can break the line.
-        key = target.key
-        self._default_version = provider.protocol == "anthropic"
-        if self._default_version:
-            if key is not None:
-                lines.append(b"x-api-key: " + key.encode())
-        elif key is not None:
-            lines.append(b"Authorization: Bearer " + key.encode())
-        # The body was validated as a JSON object, whatever the client labelled it (curl -d says form).
-        lines += [b"Content-Type: application/json", b"Accept-Encoding: identity"]
+        lines += [name + b": " + value for name, value in fixed_headers(target)]
+        self._default_version = needs_default_version(target)
         self.prefix = b"\r\n".join(lines) + b"\r\n"
 
     def head(self, client: Mapping[bytes, bytes], length: int) -> bytes:

@@ -104,17 +104,32 @@ def forwarded_headers(client: Mapping[bytes, bytes]) -> list[tuple[bytes, bytes]
     return forwarded
 
 
-def upstream_headers(target: Target, client: Mapping[bytes, bytes]) -> dict[str, str]:
-    """The aiohttp client's headers: the forwarded ones plus the fixed ones and the provider's own auth."""
-    headers = {name.decode("latin-1"): value.decode() for name, value in forwarded_headers(client)}
-    # The body was validated as a JSON object, whatever the client labelled it (curl -d says form).
-    headers["Content-Type"] = "application/json"
-    headers["Accept-Encoding"] = "identity"
+def fixed_headers(target: Target) -> list[tuple[bytes, bytes]]:
+    """What every request to the target carries whatever the client sent: the provider's auth, the body's type.
+
+    Keys are checked at start-up to be printable ASCII without spaces: nothing can break a line.
+    The body was validated as a JSON object, whatever the client labelled it (curl -d says form).
+    """
     key = target.key
-    if target.provider.protocol == "anthropic":
-        if key is not None:
-            headers["x-api-key"] = key
+    fixed: list[tuple[bytes, bytes]] = []
+    if key is not None:
+        if target.provider.protocol == "anthropic":
+            fixed.append((b"x-api-key", key.encode()))
+        else:
+            fixed.append((b"Authorization", b"Bearer " + key.encode()))
+    fixed += [(b"Content-Type", b"application/json"), (b"Accept-Encoding", b"identity")]
+    return fixed
+
+
+def needs_default_version(target: Target) -> bool:
+    """Anthropic requires `anthropic-version`: a request whose client sent none gets the default."""
+    return target.provider.protocol == "anthropic"
+
+
+def upstream_headers(target: Target, client: Mapping[bytes, bytes]) -> dict[str, str]:
+    """The aiohttp client's headers: the forwarded ones plus the fixed ones."""
+    headers = {name.decode("latin-1"): value.decode() for name, value in forwarded_headers(client)}
+    headers.update((name.decode(), value.decode()) for name, value in fixed_headers(target))
+    if needs_default_version(target):
         headers.setdefault("anthropic-version", DEFAULT_ANTHROPIC_VERSION)
-    elif key is not None:
-        headers["Authorization"] = f"Bearer {key}"
     return headers
