@@ -1,9 +1,10 @@
 """Settings from the environment and an optional TOML file (env wins), validated once at start-up.
 
 A setting is declared once, as a `Settings` field made by `_setting(variable, validator, default)`: its
-file key is the field's name. One validator reads both the variable's text and the file's value, so both
-get the same checks and the same messages. The file's tables are decoded into msgspec Structs that refuse
-unknown keys: a misspelt key stops start-up instead of being ignored in silence.
+file key is the field's name, at the file's top level or in the table it names (`[routing]`). One
+validator reads both the variable's text and the file's value, so both get the same checks and the same
+messages. The file's tables are decoded into msgspec Structs that refuse unknown keys: a misspelt key
+stops start-up instead of being ignored in silence.
 """
 
 from __future__ import annotations
@@ -18,8 +19,40 @@ from urllib.parse import urlsplit
 import msgspec
 
 from mini_llm._flags import FlagError, parse_flag
+from mini_llm.aliases import Alias, parse_aliases
+from mini_llm.config_error import ConfigError, decode_table
 from mini_llm.hosts import DEFAULT_PORTS, host_name, is_loopback
 from mini_llm.providers import BUILTIN_PROVIDERS, MOCK, BuiltinProvider, Provider, WireProtocol
+
+# The module's API; ConfigError is defined in config_error (which aliases needs too) and raised from here.
+__all__ = [
+    "DEFAULT_BACKOFF_BASE",
+    "DEFAULT_BACKOFF_MAX",
+    "DEFAULT_BODY_DEADLINE",
+    "DEFAULT_BODY_TIMEOUT",
+    "DEFAULT_BREAKER_COOLDOWN",
+    "DEFAULT_BREAKER_FAILURES",
+    "DEFAULT_DRAIN_TIMEOUT",
+    "DEFAULT_KEY_AUTH_COOLDOWN",
+    "DEFAULT_KEY_RATE_LIMIT_COOLDOWN",
+    "DEFAULT_MAX_BODY_BYTES",
+    "DEFAULT_PORT",
+    "DEFAULT_RETRIES",
+    "DEFAULT_RETRY_AFTER_MAX",
+    "DEFAULT_RETRY_BUDGET",
+    "DEFAULT_STREAM_BUFFER_BYTES",
+    "DEFAULT_UPSTREAM_IDLE_TIMEOUT",
+    "DEFAULT_UPSTREAM_POOL_LIMIT",
+    "DEFAULT_UPSTREAM_TIMEOUT",
+    "MASK_MIN_LENGTH",
+    "SHA256_PREFIX",
+    "ConfigError",
+    "Settings",
+    "UpstreamClient",
+    "load_settings",
+    "mask_key",
+    "without_gateway_settings",
+]
 
 DEFAULT_PORT: Final = 3333
 DEFAULT_MAX_BODY_BYTES: Final = 10 * 1024 * 1024
@@ -31,6 +64,19 @@ DEFAULT_DRAIN_TIMEOUT: Final = 30.0
 DEFAULT_BODY_TIMEOUT: Final = 30.0
 DEFAULT_BODY_DEADLINE: Final = 120.0
 DEFAULT_STREAM_BUFFER_BYTES: Final = 64 * 1024 * 1024
+# The failover loop's defaults: attempts beyond the first per target, full-jitter backoff's base and cap,
+# the longest retry-after waited out, the time allowed before the answer is committed, key cooldowns
+# after a 401/403 and after a 429 without retry-after, and the circuit breaker's trip count and cooldown.
+DEFAULT_RETRIES: Final = 2
+DEFAULT_BACKOFF_BASE: Final = 0.25
+DEFAULT_BACKOFF_MAX: Final = 8.0
+DEFAULT_RETRY_AFTER_MAX: Final = 20.0
+DEFAULT_RETRY_BUDGET: Final = 30.0
+DEFAULT_KEY_AUTH_COOLDOWN: Final = 300.0
+DEFAULT_KEY_RATE_LIMIT_COOLDOWN: Final = 10.0
+DEFAULT_BREAKER_FAILURES: Final = 5
+DEFAULT_BREAKER_COOLDOWN: Final = 30.0
+_ROUTING: Final = "routing"  # the file table of the failover settings
 # Keys shorter than this are shown as *** only: a prefix and the last 4 would give away too much of them.
 MASK_MIN_LENGTH: Final = 20
 # A gateway key entry with this prefix (any case) is the hex SHA-256 of the key, so the configuration holds
@@ -43,15 +89,6 @@ _UPSTREAM_CLIENTS: Final[dict[str, UpstreamClient]] = {"fast": "fast", "aiohttp"
 _CUSTOM_PROTOCOLS: Final[dict[str, WireProtocol]] = {"openai": "openai", "anthropic": "anthropic"}
 
 T = TypeVar("T")
-S = TypeVar("S", bound=msgspec.Struct)
-
-
-class ConfigError(ValueError):
-    """Bad configuration; the message names the setting so start-up can print one clear line."""
-
-    def __init__(self, setting: str, problem: str) -> None:
-        super().__init__(f"{setting}: {problem}")
-        self.setting = setting
 
 
 # Validators: (the setting's name for errors, the raw value) -> the value. The raw value is the variable's
@@ -242,6 +279,7 @@ class _Setting(msgspec.Struct, frozen=True):
 
     env: str
     key: str  # "": the field's name
+    table: str  # the file table the key sits in (`routing`); "": the file's top level
     parse: Callable[[str, Any], Any]
     show: Callable[[Any], str]
 
@@ -256,12 +294,13 @@ def _setting(
     *,
     show: Callable[[T], str] = str,
     key: str = "",
+    table: str = "",
     in_repr: bool = True,
 ) -> T:
     """A `Settings` field read from the variable `env`, else from the file key (the field's name unless
-    `key` says), else `default`; `parse` checks either raw value.
+    `key` says; in the table `table` if given), else `default`; `parse` checks either raw value.
     """
-    return field(default=default, repr=in_repr, metadata={_SETTING: _Setting(env, key, parse, show)})
+    return field(default=default, repr=in_repr, metadata={_SETTING: _Setting(env, key, table, parse, show)})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -300,8 +339,44 @@ class Settings:
     allow_unauthenticated: bool = _setting("MINI_LLM_ALLOW_UNAUTHENTICATED", _flag, False, show=_lower)
     allowed_origins: tuple[str, ...] = _setting("MINI_LLM_ALLOWED_ORIGINS", _origins, (), show=_listed)
     allowed_hosts: tuple[str, ...] = _setting("MINI_LLM_ALLOWED_HOSTS", _host_names, (), show=_listed)
+    # The failover loop's limits, under [routing] in the file.
+    retries: int = _setting("MINI_LLM_RETRIES", _int_in(0, 10), DEFAULT_RETRIES, table=_ROUTING)
+    backoff_base: float = _setting(
+        "MINI_LLM_RETRY_BACKOFF_BASE", _positive_seconds, DEFAULT_BACKOFF_BASE, show=_in_seconds, table=_ROUTING
+    )
+    backoff_max: float = _setting(
+        "MINI_LLM_RETRY_BACKOFF_MAX", _positive_seconds, DEFAULT_BACKOFF_MAX, show=_in_seconds, table=_ROUTING
+    )
+    retry_after_max: float = _setting(
+        "MINI_LLM_RETRY_AFTER_MAX", _seconds, DEFAULT_RETRY_AFTER_MAX, show=_in_seconds, table=_ROUTING
+    )
+    retry_budget: float = _setting(
+        "MINI_LLM_RETRY_BUDGET", _seconds, DEFAULT_RETRY_BUDGET, show=_in_seconds, key="budget", table=_ROUTING
+    )
+    key_auth_cooldown: float = _setting(
+        "MINI_LLM_KEY_AUTH_COOLDOWN",
+        _seconds,  # 0: keys never cool (a failing key is still skipped for the rest of that request)
+        DEFAULT_KEY_AUTH_COOLDOWN,
+        show=_in_seconds,
+        key="auth_cooldown",
+        table=_ROUTING,
+    )
+    key_rate_limit_cooldown: float = _setting(
+        "MINI_LLM_KEY_RATE_LIMIT_COOLDOWN",
+        _seconds,  # 0: keys never cool (a failing key is still skipped for the rest of that request)
+        DEFAULT_KEY_RATE_LIMIT_COOLDOWN,
+        show=_in_seconds,
+        key="rate_limit_cooldown",
+        table=_ROUTING,
+    )
+    breaker_failures: int = _setting(
+        "MINI_LLM_BREAKER_FAILURES", _int_in(0, 1000), DEFAULT_BREAKER_FAILURES, table=_ROUTING
+    )
+    breaker_cooldown: float = _setting(
+        "MINI_LLM_BREAKER_COOLDOWN", _positive_seconds, DEFAULT_BREAKER_COOLDOWN, show=_in_seconds, table=_ROUTING
+    )
     # Read by their own functions below: each spans several variables or depends on another setting.
-    aliases: Mapping[str, tuple[str, str]]
+    aliases: Mapping[str, Alias]
     providers: Mapping[str, Provider]
     config_file: str | None
 
@@ -342,7 +417,9 @@ class Settings:
 
         For `mini-llm config check`: what the gateway would run with, safe to paste into a bug report.
         """
-        rows = [(key, spec.show(getattr(self, attribute)), spec.env) for attribute, key, spec in _SETTINGS]
+        rows = [
+            (_file_key(table, key), spec.show(getattr(self, name)), spec.env) for name, table, key, spec in _SETTINGS
+        ]
         width = max(len(key) for key, _, _ in rows)
         lines = [f"config file: {self.config_file or 'none (environment and defaults only)'}", ""]
         lines.append(f"{'setting':<{width}} {'value':<12} env var")
@@ -360,16 +437,28 @@ class Settings:
             if provider.models:
                 lines.append(f"  {'':<10} models: {', '.join(provider.models)}")
         lines += ["", "aliases (MINI_LLM_MODEL_ALIASES):" if self.aliases else "aliases: none"]
-        lines += [f"  {alias} -> {provider}:{model}" for alias, (provider, model) in self.aliases.items()]
+        lines += [f"  {name} -> {alias.describe()}" for name, alias in self.aliases.items()]
         return "\n".join(lines)
 
 
-# (attribute, file key, how it is read) of every field declared with _setting, in declaration order.
+# (attribute, file table, file key, how it is read) of every field declared with _setting, in declaration order.
 _SETTINGS: Final = tuple(
-    (f.name, f.metadata[_SETTING].key or f.name, f.metadata[_SETTING])
+    (f.name, f.metadata[_SETTING].table, f.metadata[_SETTING].key or f.name, f.metadata[_SETTING])
     for f in fields(Settings)
     if _SETTING in f.metadata
 )
+
+
+def _file_key(table: str, key: str) -> str:
+    """How errors and `config check` name a file key: `port`, `routing.retries`."""
+    return f"{table}.{key}" if table else key
+
+
+def _file_struct(name: str, keys: list[str], base: type[msgspec.Struct]) -> type[msgspec.Struct]:
+    """A table of the file with a field per key. Every field takes any value: the validators check it, with
+    the same messages as for the variable."""
+    fields_ = [(key, object, msgspec.UNSET) for key in keys]
+    return msgspec.defstruct(name, fields_, bases=(base,), forbid_unknown_fields=True, frozen=True)
 
 
 class _FileTables(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -379,17 +468,15 @@ class _FileTables(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     providers: object = msgspec.UNSET
 
 
-# The file's top level: the two tables and a key per _setting field. Every field takes any value: the
-# validators check it, with the same messages as for the variable.
+# Each table of _setting fields (`[routing]`) with its Struct.
+_SETTING_TABLES: Final = {
+    table: _file_struct(f"{table.title()}Table", [key for _, t, key, _ in _SETTINGS if t == table], msgspec.Struct)
+    for table in dict.fromkeys(table for _, table, _, _ in _SETTINGS if table)
+}
+# The file's top level: the two tables above, the tables of _setting fields, and its other _setting keys.
 _FileSettings: Final = cast(
     "type[_FileTables]",
-    msgspec.defstruct(
-        "FileSettings",
-        [(key, object, msgspec.UNSET) for _, key, _ in _SETTINGS],
-        bases=(_FileTables,),
-        forbid_unknown_fields=True,
-        frozen=True,
-    ),
+    _file_struct("FileSettings", [key for _, t, key, _ in _SETTINGS if not t] + list(_SETTING_TABLES), _FileTables),
 )
 
 
@@ -424,19 +511,6 @@ def without_gateway_settings(environ: Mapping[str, str]) -> dict[str, str]:
         for name, value in environ.items()
         if name == "MINI_LLM_NO_EXTENSIONS" or not name.startswith(configuring)
     }
-
-
-def _decode(setting: str, raw: object, schema: type[S]) -> S:
-    """A file table as its Struct; a misspelt key would otherwise be ignored in silence."""
-    if not isinstance(raw, dict):
-        raise ConfigError(setting, "must be a table")
-    try:
-        return msgspec.convert(raw, schema)
-    except msgspec.ValidationError:
-        # Every field takes any value, so the error is an unknown key; msgspec names the first, this all.
-        allowed = sorted(schema.__struct_fields__)
-        unknown = sorted(set(raw) - set(allowed))
-        raise ConfigError(setting, f"unknown key(s) {', '.join(unknown)}; allowed: {', '.join(allowed)}") from None
 
 
 def _read_file(path: str) -> dict[str, Any]:
@@ -480,7 +554,7 @@ def _table_models(setting: str, table: _ProviderTable) -> tuple[str, ...]:
 
 def _builtin_provider(env: Mapping[str, str], setting: str, builtin: BuiltinProvider, entry: object) -> Provider:
     """`<NAME>_API_KEY(S)` and `<NAME>_BASE_URL` win over the `[providers.<name>]` table."""
-    table = _decode(setting, entry, _ProviderTable)
+    table = decode_table(setting, entry, _ProviderTable)
     prefix = builtin.name.upper()
     keys = _keys(env, prefix, setting, table)
     url_variable = f"{prefix}_BASE_URL"
@@ -506,7 +580,7 @@ def _custom_provider(setting: str, name: str, entry: object) -> Provider:
         raise ConfigError(setting, "provider names are letters, digits, - and _, and not 'mock'")
     if not isinstance(entry, dict) or "base_url" not in entry:
         raise ConfigError(setting, "needs a base_url")
-    table = _decode(setting, entry, _CustomProviderTable)
+    table = decode_table(setting, entry, _CustomProviderTable)
     keys = _keys({}, name.upper(), setting, table)
     raw_protocol = "openai" if table.protocol is msgspec.UNSET else table.protocol
     protocol = _CUSTOM_PROTOCOLS.get(raw_protocol) if isinstance(raw_protocol, str) else None
@@ -540,7 +614,7 @@ def _providers(env: Mapping[str, str], prefix: str, raw: object) -> dict[str, Pr
 
 def _aliases(
     env: Mapping[str, str], prefix: str, from_file: object, providers: Mapping[str, Provider]
-) -> dict[str, tuple[str, str]]:
+) -> dict[str, Alias]:
     """MINI_LLM_MODEL_ALIASES (JSON) replaces the file's `[aliases]` table as a whole."""
     raw: Any
     if "MINI_LLM_MODEL_ALIASES" in env:
@@ -549,40 +623,49 @@ def _aliases(
             raw = msgspec.json.decode(env[setting] or "{}")
         except msgspec.DecodeError as exc:
             raise ConfigError(setting, f"is not valid JSON ({exc})") from exc
+        if not isinstance(raw, dict):
+            raise ConfigError(setting, 'must be a JSON object {"alias": "provider:model", ...}')
     else:
         setting = f"{prefix}aliases"
         raw = {} if from_file is msgspec.UNSET else from_file
-        if not isinstance(raw, dict):
-            raise ConfigError(setting, "must be a table")
-    if not isinstance(raw, dict):
-        raise ConfigError(setting, 'must be a JSON object {"alias": "provider:model"}')
-    aliases: dict[str, tuple[str, str]] = {}
-    for alias, target in raw.items():
-        provider, sep, model = target.partition(":") if isinstance(target, str) else ("", "", "")
-        if not alias or not sep or not model:
-            raise ConfigError(setting, f"alias {alias!r} must map to 'provider:model', got {target!r}")
-        if provider not in providers:
-            known = ", ".join(sorted(providers))
-            raise ConfigError(setting, f"alias {alias!r} names unknown provider {provider!r} (known: {known})")
-        aliases[alias] = (provider, model)
-    return aliases
+    return parse_aliases(setting, raw, providers)
+
+
+def _check_backoff(settings: Settings, sources: Mapping[str, str]) -> None:
+    """A cap below the base leaves the base without effect: refuse the contradiction, naming what was set."""
+    if settings.backoff_max < settings.backoff_base:
+        setting = sources.get("backoff_max") or sources["backoff_base"]
+        raise ConfigError(
+            setting,
+            f"the backoff cap {settings.backoff_max:g}s is below the backoff base {settings.backoff_base:g}s; "
+            "the cap must be at least the base",
+        )
 
 
 def load_settings(env: Mapping[str, str], config_path: str | None = None) -> Settings:
     """Parse everything up front, so a bad setting stops start-up rather than a request."""
     path = env.get("MINI_LLM_CONFIG") or config_path
-    file = _decode(f"config file {path}", _read_file(path) if path else {}, _FileSettings)
+    file = decode_table(f"config file {path}", _read_file(path) if path else {}, _FileSettings)
     prefix = f"config file {path}: "
+    tables: dict[str, object] = {"": file}
+    for name, schema in _SETTING_TABLES.items():
+        raw_table = getattr(file, name)
+        tables[name] = decode_table(prefix + name, {} if raw_table is msgspec.UNSET else raw_table, schema)
     providers = _providers(env, prefix, file.providers)
     values: dict[str, Any] = {}
-    for attribute, key, spec in _SETTINGS:
+    sources: dict[str, str] = {}  # attribute -> the variable or file key it was read from
+    for attribute, table, key, spec in _SETTINGS:
         if spec.env in env:
+            sources[attribute] = spec.env
             values[attribute] = spec.parse(spec.env, env[spec.env])
-        elif (raw := getattr(file, key)) is not msgspec.UNSET:
-            values[attribute] = spec.parse(prefix + key, raw)
-    return Settings(
+        elif (raw := getattr(tables[table], key)) is not msgspec.UNSET:
+            sources[attribute] = prefix + _file_key(table, key)
+            values[attribute] = spec.parse(sources[attribute], raw)
+    settings = Settings(
         **values,
         aliases=_aliases(env, prefix, file.aliases, providers),
         providers=providers,
         config_file=path,
     )
+    _check_backoff(settings, sources)
+    return settings

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from mini_llm._flags import FALSE_WORDS, TRUE_WORDS, FlagError, parse_flag
+from mini_llm.aliases import Alias
 from mini_llm.config import ConfigError, Settings, load_settings, mask_key, without_gateway_settings
 
 KEY_A = "sk-test-aaaaaaaaaaaaaaaa"
@@ -245,7 +246,7 @@ class TestFile:
         assert settings.log_requests is True
         assert settings.mock_token_delay == 0.5
         assert (settings.drain_timeout, settings.drain_delay) == (9.0, 2.0)
-        assert settings.aliases == {"fast": ("openai", "gpt-4o-mini")}
+        assert settings.aliases == {"fast": Alias((("openai", "gpt-4o-mini"),))}
         assert settings.providers["openai"].base_url == "http://localhost:9999/v1"
 
     def test_config_variable_wins_over_argument(self, tmp_path: Path) -> None:
@@ -295,7 +296,7 @@ class TestFile:
     def test_env_aliases_replace_file_aliases(self, tmp_path: Path) -> None:
         path = write_config(tmp_path, '[aliases]\nfast = "openai:gpt-4o-mini"\n')
         settings = load_settings({"MINI_LLM_MODEL_ALIASES": '{"smart": "anthropic:claude-sonnet-4-5"}'}, path)
-        assert settings.aliases == {"smart": ("anthropic", "claude-sonnet-4-5")}
+        assert settings.aliases == {"smart": Alias((("anthropic", "claude-sonnet-4-5"),))}
 
     def test_bad_file_value_names_file_and_key(self, tmp_path: Path) -> None:
         path = write_config(tmp_path, "workers = 0\n")
@@ -326,9 +327,9 @@ class TestAliases:
     def test_env_json(self) -> None:
         raw = '{"fast": "openai:gpt-4o-mini", "tuned": "openai:ft:gpt-4o-mini:acme::abc", "m": "mock:mock"}'
         assert load_settings({"MINI_LLM_MODEL_ALIASES": raw}).aliases == {
-            "fast": ("openai", "gpt-4o-mini"),
-            "tuned": ("openai", "ft:gpt-4o-mini:acme::abc"),
-            "m": ("mock", "mock"),
+            "fast": Alias((("openai", "gpt-4o-mini"),)),
+            "tuned": Alias((("openai", "ft:gpt-4o-mini:acme::abc"),)),
+            "m": Alias((("mock", "mock"),)),
         }
 
     def test_empty_variable_means_no_aliases(self) -> None:
@@ -360,7 +361,7 @@ class TestAliases:
     def test_alias_to_custom_provider(self, tmp_path: Path) -> None:
         path = write_config(tmp_path, '[providers.local]\nbase_url = "http://localhost:11434/v1"\n')
         settings = load_settings({"MINI_LLM_MODEL_ALIASES": '{"llama": "local:llama3:8b"}'}, path)
-        assert settings.aliases == {"llama": ("local", "llama3:8b")}
+        assert settings.aliases == {"llama": Alias((("local", "llama3:8b"),))}
 
     def test_bad_file_aliases(self, tmp_path: Path) -> None:
         path = write_config(tmp_path, '[aliases]\nfast = "nowhere"\n')
@@ -841,3 +842,133 @@ class TestUpstreamClientSettings:
         assert re.search(r"^upstream_client +fast +MINI_LLM_UPSTREAM_CLIENT$", text, re.M)
         assert re.search(r"^upstream_pool_limit +10000 +MINI_LLM_UPSTREAM_POOL_LIMIT$", text, re.M)
         assert re.search(r"^upstream_idle_timeout +2.5s +MINI_LLM_UPSTREAM_IDLE_TIMEOUT$", text, re.M)
+
+
+# (attribute, variable, key in [routing], default, a good raw value, what it parses to)
+ROUTING = [
+    ("retries", "MINI_LLM_RETRIES", "retries", 2, "0", 0),
+    ("backoff_base", "MINI_LLM_RETRY_BACKOFF_BASE", "backoff_base", 0.25, "0.1", 0.1),
+    ("backoff_max", "MINI_LLM_RETRY_BACKOFF_MAX", "backoff_max", 8.0, "12", 12.0),
+    ("retry_after_max", "MINI_LLM_RETRY_AFTER_MAX", "retry_after_max", 20.0, "0", 0.0),
+    ("retry_budget", "MINI_LLM_RETRY_BUDGET", "budget", 30.0, "0", 0.0),
+    ("key_auth_cooldown", "MINI_LLM_KEY_AUTH_COOLDOWN", "auth_cooldown", 300.0, "60", 60.0),
+    ("key_rate_limit_cooldown", "MINI_LLM_KEY_RATE_LIMIT_COOLDOWN", "rate_limit_cooldown", 10.0, "2.5", 2.5),
+    ("breaker_failures", "MINI_LLM_BREAKER_FAILURES", "breaker_failures", 5, "0", 0),
+    ("breaker_cooldown", "MINI_LLM_BREAKER_COOLDOWN", "breaker_cooldown", 30.0, "1", 1.0),
+]
+ROUTING_IDS = [row[0] for row in ROUTING]
+
+
+class TestRouting:
+    """The failover settings: a variable each, and a key under [routing] in the file."""
+
+    @pytest.mark.parametrize(("attribute", "_env", "_key", "default", "_raw", "_value"), ROUTING, ids=ROUTING_IDS)
+    def test_defaults(self, attribute: str, _env: str, _key: str, default: object, _raw: str, _value: object) -> None:
+        assert getattr(load_settings({}), attribute) == default
+
+    @pytest.mark.parametrize(("attribute", "env", "_key", "_default", "raw", "value"), ROUTING, ids=ROUTING_IDS)
+    def test_each_variable(
+        self, attribute: str, env: str, _key: str, _default: object, raw: str, value: object
+    ) -> None:
+        assert getattr(load_settings({env: raw}), attribute) == value
+
+    @pytest.mark.parametrize(("attribute", "_env", "key", "_default", "raw", "value"), ROUTING, ids=ROUTING_IDS)
+    def test_each_file_key(
+        self, tmp_path: Path, attribute: str, _env: str, key: str, _default: object, raw: str, value: object
+    ) -> None:
+        settings = load_settings({}, write_config(tmp_path, f"[routing]\n{key} = {raw}\n"))
+        assert getattr(settings, attribute) == value
+
+    def test_the_environment_wins_per_key(self, tmp_path: Path) -> None:
+        path = write_config(tmp_path, "[routing]\nretries = 5\nbudget = 12\nbreaker_failures = 9\n")
+        settings = load_settings({"MINI_LLM_RETRIES": "1", "MINI_LLM_BREAKER_FAILURES": "0"}, path)
+        assert (settings.retries, settings.retry_budget, settings.breaker_failures) == (1, 12.0, 0)
+
+    def test_key_cooldowns_may_be_off(self) -> None:
+        settings = load_settings({"MINI_LLM_KEY_AUTH_COOLDOWN": "0", "MINI_LLM_KEY_RATE_LIMIT_COOLDOWN": "0"})
+        assert (settings.key_auth_cooldown, settings.key_rate_limit_cooldown) == (0.0, 0.0)
+
+    @pytest.mark.parametrize(
+        ("env", "raw", "problem"),
+        [
+            ("MINI_LLM_RETRIES", "11", "'11' is not an integer in 0..10"),
+            ("MINI_LLM_RETRIES", "-1", "'-1' is not an integer in 0..10"),
+            ("MINI_LLM_RETRIES", "two", "'two' is not an integer in 0..10"),
+            ("MINI_LLM_RETRY_BACKOFF_BASE", "0", "must be greater than 0"),
+            ("MINI_LLM_RETRY_BACKOFF_MAX", "0", "must be greater than 0"),
+            ("MINI_LLM_RETRY_BACKOFF_MAX", "nan", "'nan' is not a number of seconds"),
+            ("MINI_LLM_RETRY_AFTER_MAX", "-1", "'-1' is not a number of seconds >= 0"),
+            ("MINI_LLM_RETRY_BUDGET", "soon", "'soon' is not a number of seconds >= 0"),
+            ("MINI_LLM_KEY_AUTH_COOLDOWN", "-1", "'-1' is not a number of seconds >= 0"),
+            ("MINI_LLM_KEY_RATE_LIMIT_COOLDOWN", "inf", "'inf' is not a number of seconds >= 0"),
+            ("MINI_LLM_BREAKER_FAILURES", "1001", "'1001' is not an integer in 0..1000"),
+            ("MINI_LLM_BREAKER_COOLDOWN", "0", "must be greater than 0"),
+        ],
+    )
+    def test_bad_variables(self, env: str, raw: str, problem: str) -> None:
+        error = config_error({env: raw})
+        assert_names(error, env)
+        assert problem in str(error)
+
+    @pytest.mark.parametrize(
+        ("line", "problem"),
+        [
+            ("retries = true", "True is not an integer in 0..10"),
+            ("retries = 1.5", "1.5 is not an integer in 0..10"),
+            ("budget = -1", "-1 is not a number of seconds >= 0"),
+            ("auth_cooldown = -2", "is not a number of seconds >= 0"),
+            ('breaker_cooldown = "x"', "'x' is not a number of seconds"),
+        ],
+    )
+    def test_bad_file_values_name_the_file_and_the_routing_key(self, tmp_path: Path, line: str, problem: str) -> None:
+        path = write_config(tmp_path, f"[routing]\n{line}\n")
+        error = config_error({}, path)
+        assert_names(error, f"config file {path}: routing.{line.split(' ', 1)[0]}")
+        assert problem in str(error)
+
+    def test_an_unknown_routing_key_is_refused_with_the_allowed_ones(self, tmp_path: Path) -> None:
+        path = write_config(tmp_path, "[routing]\nretires = 3\n")
+        error = config_error({}, path)
+        assert_names(error, f"config file {path}: routing")
+        assert str(error).endswith(
+            "unknown key(s) retires; allowed: auth_cooldown, backoff_base, backoff_max, breaker_cooldown, "
+            "breaker_failures, budget, rate_limit_cooldown, retries, retry_after_max"
+        )
+
+    @pytest.mark.parametrize(("text", "setting"), [("retries = 3\n", ""), ("routing = 3\n", "routing")])
+    def test_routing_keys_live_in_their_table(self, tmp_path: Path, text: str, setting: str) -> None:
+        path = write_config(tmp_path, text)
+        error = config_error({}, path)
+        assert_names(error, f"config file {path}" + (f": {setting}" if setting else ""))
+        assert ("must be a table" if setting else "unknown key(s) retries;") in str(error)
+
+    @pytest.mark.parametrize(
+        ("env", "text", "setting"),
+        [
+            ({"MINI_LLM_RETRY_BACKOFF_BASE": "2", "MINI_LLM_RETRY_BACKOFF_MAX": "1"}, "", "MINI_LLM_RETRY_BACKOFF_MAX"),
+            ({"MINI_LLM_RETRY_BACKOFF_BASE": "9"}, "", "MINI_LLM_RETRY_BACKOFF_BASE"),  # the default cap is 8
+            ({}, "[routing]\nbackoff_max = 0.1\n", "routing.backoff_max"),
+            ({"MINI_LLM_RETRY_BACKOFF_MAX": "0.1"}, "[routing]\nbackoff_base = 0.5\n", "MINI_LLM_RETRY_BACKOFF_MAX"),
+        ],
+    )
+    def test_the_backoff_cap_below_its_base_is_refused(
+        self, tmp_path: Path, env: dict[str, str], text: str, setting: str
+    ) -> None:
+        path = write_config(tmp_path, text)
+        error = config_error(env, path)
+        assert_names(error, setting if setting.startswith("MINI_LLM_") else f"config file {path}: {setting}")
+        assert "is below the backoff base" in str(error)
+        assert "the cap must be at least the base" in str(error)
+
+    def test_a_cap_equal_to_the_base_is_fine(self) -> None:
+        settings = load_settings({"MINI_LLM_RETRY_BACKOFF_BASE": "3", "MINI_LLM_RETRY_BACKOFF_MAX": "3"})
+        assert (settings.backoff_base, settings.backoff_max) == (3.0, 3.0)
+
+    def test_describe_shows_each_routing_key_with_its_variable(self, tmp_path: Path) -> None:
+        path = write_config(tmp_path, "[routing]\nbudget = 12.5\n")
+        text = load_settings({"MINI_LLM_RETRIES": "4"}, path).describe()
+        for _attribute, env, key, default, _raw, _value in ROUTING:
+            shown = {"retries": "4", "budget": "12.5s"}.get(
+                key, f"{default:g}s" if isinstance(default, float) else f"{default}"
+            )
+            assert re.search(rf"^routing\.{key} +{re.escape(shown)} +{env}$", text, re.M), key
