@@ -11,7 +11,7 @@ import pytest
 from mini_llm.asgi import Message
 from mini_llm.gateway.observer import StreamObserver
 from mini_llm.gateway.open_streams import OpenStreams
-from mini_llm.gateway.relay import relay_stream
+from mini_llm.gateway.relay import EventRelay, relay_stream
 from test_bench_sse import OPENAI, split
 
 if TYPE_CHECKING:
@@ -48,7 +48,7 @@ def test_relay_stream(benchmark: BenchmarkFixture, loop: asyncio.AbstractEventLo
                 yield chunk
 
         with streams.open() as stream:
-            await relay_stream(send, [], source(), "openai", StreamObserver("openai"), SECRET, stream)
+            await relay_stream(send, [], source(), "openai", EventRelay(StreamObserver("openai"), SECRET, stream))
         return sent
 
     assert benchmark(lambda: loop.run_until_complete(run())) == len(OPENAI)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
@@ -40,11 +38,6 @@ class Provider:
     key_setting: str
     key_required: bool = True
     models: tuple[str, ...] = ()
-    # Each key with its bytes, encoded once here: the scrub of every answer looks for the bytes.
-    _ring: Iterator[tuple[str, bytes]] = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "_ring", itertools.cycle([(key, key.encode()) for key in self.keys]))
 
     @property
     def usable(self) -> bool:
@@ -54,10 +47,6 @@ class Provider:
     def speaks(self, protocol: WireProtocol) -> bool:
         return self.protocol in (protocol, MOCK)
 
-    def next_key(self) -> tuple[str, bytes] | None:
-        """Round-robin over the keys (per worker), each with its bytes; None for a keyless local server."""
-        return next(self._ring) if self.keys else None
-
     def url(self, path: str) -> str:
         """Join the base URL and an endpoint path such as `/chat/completions`."""
         return self.base_url.rstrip("/") + path
@@ -65,6 +54,10 @@ class Provider:
     def __repr__(self) -> str:
         # NOTE: never print keys, not even in a debug repr.
         return f"Provider(name={self.name!r}, protocol={self.protocol!r}, keys={len(self.keys)})"
+
+
+# One place a request may go: a provider and the model name it is sent as. A plan is a tuple of them.
+Hop = tuple[Provider, str]
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,6 +39,12 @@ models = ["llama3:8b"]
         "MINI_LLM_UPSTREAM_TIMEOUT": "3",  # long enough for a loaded 2-core CI machine
         "MINI_LLM_LOG_REQUESTS": "1",
         "MINI_LLM_CONFIG": config,
+        # These gateways relay each answer as the provider gave it: no retries, breakers or key cooldowns.
+        # The failover tests (test_failover*.py) run gateways of their own with them on.
+        "MINI_LLM_RETRIES": "0",
+        "MINI_LLM_BREAKER_FAILURES": "0",
+        "MINI_LLM_KEY_AUTH_COOLDOWN": "0",
+        "MINI_LLM_KEY_RATE_LIMIT_COOLDOWN": "0",
     }
     env.update(extra)
     return env

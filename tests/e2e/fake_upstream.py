@@ -26,6 +26,7 @@ HUGE_BYTES = 200 * 1024 * 1024
 PIECE = 64 * 1024
 # The incomplete event each `partial-hog` stream holds open.
 HOG_BYTES = 6 * 1024 * 1024
+HOG_FIRST_EVENT = b'data: {"choices":[{"delta":{"role":"assistant","content":""}}]}\n\n'
 # How long the `late-start` model waits before it answers.
 LATE_START = 1.0
 # What `encoded-<name>` models label their answers with; none of them can be decoded by the gateway.
@@ -248,11 +249,11 @@ class FakeUpstream:
         return response
 
     async def _partial_hog(self, request: web.Request, model: str) -> web.StreamResponse:
-        """An event that never ends: HOG_BYTES of it, then silence until the gateway lets go."""
+        """A first event (the stream's commit point), then one that never ends: HOG_BYTES of it, then silence."""
         response = web.StreamResponse(headers={"content-type": "text/event-stream"})
         await response.prepare(request)
         try:
-            await response.write(b'data: {"choices":[{"delta":{"content":"')
+            await response.write(HOG_FIRST_EVENT + b'data: {"choices":[{"delta":{"content":"')
             for _ in range(HOG_BYTES // PIECE):
                 await response.write(b"h" * PIECE)
             await asyncio.sleep(60)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import socket
 import ssl
 import subprocess
@@ -15,6 +16,7 @@ import anthropic
 import openai
 import pytest
 
+from tests.e2e.attempts import attempt_pattern, split_failure
 from tests.e2e.conftest import Closing, gateway_env
 from tests.e2e.fake_upstream import ALL_KEYS, OPENAI_KEYS, FakeUpstream
 from tests.e2e.gateway_process import GatewayProcess, write_config
@@ -39,6 +41,10 @@ def strict_gateway(upstream: FakeUpstream) -> Iterator[GatewayProcess]:
         MINI_LLM_BODY_TIMEOUT="0.5",
         DEEPINFRA_API_KEY="sk-deepinfra-test-key-EEEE",
         DEEPINFRA_BASE_URL=f"http://127.0.0.1:{_closed_port()}/v1/openai",
+        MINI_LLM_RETRIES="2",  # the 502's message lists every attempt
+        MINI_LLM_RETRY_BACKOFF_BASE="0.01",
+        # The status-* models ask for `retry-after: 7`: above this, so they are relayed without a wait.
+        MINI_LLM_RETRY_AFTER_MAX="0",
     )
     process = GatewayProcess(env).start()
     yield process
@@ -221,7 +227,14 @@ def test_unreachable_upstream_is_502(strict_gateway: GatewayProcess) -> None:
     response = request(strict_gateway.url, "POST", "/v1/chat/completions", body, JSON)
     assert response.status == 502
     error = response.json()["error"]
-    assert error["message"] == "cannot reach provider 'deepinfra' (Connection refused)"
+    # Each attempt (the first and MINI_LLM_RETRIES=2 more) is listed: target, key number, what happened, time.
+    lead, attempts = split_failure(error["message"])
+    assert lead == "cannot reach provider 'deepinfra' (Connection refused)"
+    assert len(attempts) == 3
+    for entry in attempts:
+        assert re.fullmatch(attempt_pattern("deepinfra:some-model", "unreachable", key=1), entry), entry
+    assert response.headers[b"x-mini-llm-attempts"] == b"3"
+    assert b"x-mini-llm-target" not in response.headers  # no provider answered
     assert error["type"] == "server_error"
     # Where the provider is (host and port) is for the operator's log, never for the client.
     port = strict_gateway.env["DEEPINFRA_BASE_URL"].split(":")[2].split("/")[0]
@@ -305,7 +318,9 @@ def test_an_unreachable_provider_502_says_why_in_plain_words(
     response = request(failing_providers_gateway.url, "POST", "/v1/chat/completions", body, JSON)
     assert response.status == 502
     error = response.json()["error"]
-    assert error["message"] == f"cannot reach provider {provider!r} ({reason})"
+    lead, attempts = split_failure(error["message"])
+    assert lead == f"cannot reach provider {provider!r} ({reason})"
+    assert len(attempts) == 1 and re.fullmatch(attempt_pattern(f"{provider}:some-model", "unreachable"), attempts[0])
     assert error["code"] == "upstream_unreachable"
     assert failing_providers_gateway.wait_for_log(f"WARNING mini_llm: cannot reach provider {provider!r} at ")
 

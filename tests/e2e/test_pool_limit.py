@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
 from collections.abc import Iterator
 
 import pytest
 
+from tests.e2e.attempts import attempt_pattern, split_failure
 from tests.e2e.conftest import gateway_env
 from tests.e2e.fake_upstream import FakeUpstream
 from tests.e2e.gateway_process import GatewayProcess
@@ -53,7 +55,9 @@ def test_a_request_past_the_limit_waits_then_gets_a_504_and_the_freed_slot_serve
         body = b'{"model":"gpt-4o-mini","messages":[]}'
         waited = request(one_connection_gateway.url, "POST", "/v1/chat/completions", body, JSON)
         assert waited.status == 504
-        assert waited.json()["error"]["message"] == _pool_wait_message(one_connection_gateway)
+        lead, attempts = split_failure(waited.json()["error"]["message"])
+        assert lead == _pool_wait_message(one_connection_gateway)
+        assert len(attempts) == 1 and re.fullmatch(attempt_pattern("openai:gpt-4o-mini", "timeout", key=2), attempts[0])
         assert len(upstream.seen) == seen  # it never reached the provider: no connection was free
     finally:
         stream.close()  # the client leaves: the gateway drops the stream's upstream connection

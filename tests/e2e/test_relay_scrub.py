@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 
 import anthropic
 import openai
 import pytest
 
+from tests.e2e.attempts import split_failure
 from tests.e2e.conftest import Closing
 from tests.e2e.fake_upstream import ALL_KEYS, ANTHROPIC_KEY, OPENAI_KEYS
 from tests.e2e.gateway_process import GatewayProcess
@@ -73,11 +75,13 @@ def test_a_header_value_with_a_control_character_is_refused_or_dropped_by_client
     response = _chat(gateway, "control-header")
     if gateway.env.get("MINI_LLM_UPSTREAM_CLIENT", "fast") == "fast":
         assert response.status == 502
-        message = response.json()["error"]["message"]
-        assert message == (
+        lead, attempts = split_failure(response.json()["error"]["message"])
+        assert lead == (
             "provider 'openai' failed before answering: "
             "the provider sent a header line with a control character in its value"
         )
+        (attempt,) = attempts
+        assert re.fullmatch(r"openai:control-header key \d unreachable after \d+ ms", attempt), attempt
     else:
         assert response.status == 200
         assert response.json()["id"] == "chatcmpl-ctl"

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import pytest
 
 from tests.e2e.conftest import gateway_env
-from tests.e2e.fake_upstream import HOG_BYTES, FakeUpstream
+from tests.e2e.fake_upstream import HOG_BYTES, HOG_FIRST_EVENT, FakeUpstream
 from tests.e2e.gateway_process import GatewayProcess
 from tests.e2e.worker_memory import high_water_mib, worker_pid
 
@@ -84,7 +84,10 @@ def test_streams_past_the_budget_end_with_an_error_event_and_let_go_of_their_pro
     ended = [stream for stream in streams if stream.ended]
     assert len(ended) >= STREAMS - survivors
     for stream in ended:
-        assert stream.body.startswith(b'data: {"error":{"message":"the gateway ended this stream: its incomplete')
+        # The stream was committed at its first event; the error event follows it, never half of the next.
+        assert stream.body.startswith(HOG_FIRST_EVENT)
+        error = stream.body.removeprefix(HOG_FIRST_EVENT)
+        assert error.startswith(b'data: {"error":{"message":"the gateway ended this stream: its incomplete')
         assert b"MINI_LLM_STREAM_BUFFER_BYTES" in stream.body
         assert stream.body.endswith(b'"type":"server_error","param":null,"code":"stream_buffer_exhausted"}}\n\n')
         assert b"hhhh" not in stream.body  # never half an event

@@ -8,12 +8,14 @@ The base URLs name `localhost`, which resolves to 127.0.0.1 alone here (/etc/hos
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 
 import openai
 import pytest
 import trustme
 
+from tests.e2e.attempts import attempt_pattern, split_failure
 from tests.e2e.conftest import Closing, gateway_env
 from tests.e2e.fake_upstream import FakeUpstream, openai_stream
 from tests.e2e.gateway_process import GatewayProcess, write_config
@@ -92,8 +94,10 @@ def test_a_bad_certificate_is_a_502_that_says_so_and_nothing_else(
     response = request(tls_gateway.url, "POST", "/v1/chat/completions", _chat(f"{provider}:gpt-4o"), JSON)
     assert response.status == 502
     error = response.json()["error"]
+    lead, attempts = split_failure(error.pop("message"))
+    assert lead == f"cannot reach provider {provider!r} (certificate verify failed)"
+    assert len(attempts) == 1 and re.fullmatch(attempt_pattern(f"{provider}:gpt-4o", "unreachable"), attempts[0])
     assert error == {
-        "message": f"cannot reach provider {provider!r} (certificate verify failed)",
         "type": "server_error",
         "param": None,
         "code": "upstream_unreachable",

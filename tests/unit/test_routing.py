@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import collections
 import json
+import random
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -11,7 +13,7 @@ import pytest
 from mini_llm.config import load_settings
 from mini_llm.errors import GatewayError
 from mini_llm.gateway.routing import Router
-from mini_llm.providers import WireProtocol
+from mini_llm.providers import Hop, Target, WireProtocol
 
 KEYS = ("sk-one-1111111111", "sk-two-2222222222", "sk-three-333333333")
 ANTHROPIC_KEY = "sk-ant-4444444444"
@@ -37,7 +39,9 @@ def local_config(tmp_path: Path) -> str:
 
 
 def make_router(
-    env: Mapping[str, str] | None = None, aliases: Mapping[str, str] | None = None, config_path: str | None = None
+    env: Mapping[str, str] | None = None,
+    aliases: Mapping[str, str | list[str]] | None = None,
+    config_path: str | None = None,
 ) -> Router:
     """A router over real settings: three OpenAI keys, one Anthropic key, plus `env` and `aliases`."""
     full = {"OPENAI_API_KEYS": ",".join(KEYS), "ANTHROPIC_API_KEY": ANTHROPIC_KEY, **(env or {})}
@@ -118,12 +122,11 @@ class TestLocate:
         assert located(router, "fast-2") == ("openai", "fast-2")
 
 
-class TestResolve:
-    def test_target(self) -> None:
-        target = make_router().resolve("claude-sonnet-4-5", "anthropic", "/v1/messages")
-        assert target.provider.name == "anthropic"
-        assert target.model == "claude-sonnet-4-5"
-        assert target.key == ANTHROPIC_KEY
+class TestPlan:
+    def test_single_target(self) -> None:
+        ((provider, model),) = make_router().plan("claude-sonnet-4-5", "anthropic", "/v1/messages")
+        assert (provider.name, model) == ("anthropic", "claude-sonnet-4-5")
+        assert provider.keys == (ANTHROPIC_KEY,)
 
     @pytest.mark.parametrize(
         ("model", "protocol", "endpoint", "provider", "provider_protocol"),
@@ -138,7 +141,7 @@ class TestResolve:
     ) -> None:
         router = make_router({"NEBIUS_API_KEY": "nb-key"})
         with pytest.raises(GatewayError) as info:
-            router.resolve(model, protocol, endpoint)
+            router.plan(model, protocol, endpoint)
         error = info.value
         assert error.status == 400
         assert error.code == "protocol_mismatch"
@@ -152,22 +155,22 @@ class TestResolve:
     def test_mismatch_message_clips_a_huge_model_name(self) -> None:
         model = "claude-" + "x" * 5_000_000
         with pytest.raises(GatewayError) as info:
-            make_router().resolve(model, "openai", "/v1/chat/completions")
+            make_router().plan(model, "openai", "/v1/chat/completions")
         assert len(info.value.message) < 1000
         assert "(5000007 characters)" in info.value.message
 
     def test_protocol_is_checked_before_keys(self) -> None:
         # With no Anthropic key either, the client hears about the protocol, which a key would not fix.
         with pytest.raises(GatewayError) as info:
-            bare_router().resolve("claude-sonnet-4-5", "openai", "/v1/chat/completions")
+            bare_router().plan("claude-sonnet-4-5", "openai", "/v1/chat/completions")
         assert info.value.code == "protocol_mismatch"
 
     @pytest.mark.parametrize(
         ("protocol", "endpoint"), [("openai", "/v1/chat/completions"), ("anthropic", "/v1/messages")]
     )
     def test_mock_speaks_both_protocols_without_a_key(self, protocol: WireProtocol, endpoint: str) -> None:
-        target = bare_router().resolve("mock", protocol, endpoint)
-        assert (target.provider.name, target.model, target.key) == ("mock", "mock", None)
+        ((provider, model),) = bare_router().plan("mock", protocol, endpoint)
+        assert (provider.name, model, provider.keys) == ("mock", "mock", ())
 
     @pytest.mark.parametrize(
         ("model", "protocol", "provider", "setting"),
@@ -179,7 +182,7 @@ class TestResolve:
     )
     def test_provider_without_keys(self, model: str, protocol: WireProtocol, provider: str, setting: str) -> None:
         with pytest.raises(GatewayError) as info:
-            bare_router().resolve(model, protocol, "/v1/messages")
+            bare_router().plan(model, protocol, "/v1/messages")
         error = info.value
         assert error.status == 400
         assert error.code == "provider_not_configured"
@@ -187,30 +190,64 @@ class TestResolve:
         assert f"provider {provider!r} has no API key" in error.message
         assert error.message.endswith(f"set {setting}")
 
-    def test_round_robin_over_three_keys(self) -> None:
-        router = make_router()
-        keys = [router.resolve(model, "openai", "/v1/chat/completions").key for model in ["gpt-4o", "o3", "x"] * 3]
-        assert keys == [*KEYS, *KEYS, *KEYS]
-
-    def test_rotation_is_per_provider(self) -> None:
-        router = make_router()
-        first = router.resolve("gpt-4o", "openai", "/v1/chat/completions").key
-        for _ in range(5):
-            assert router.resolve("claude-x", "anthropic", "/v1/messages").key == ANTHROPIC_KEY
-        assert first == KEYS[0]
-        assert router.resolve("gpt-4o", "openai", "/v1/chat/completions").key == KEYS[1]
-
     def test_keyless_custom_provider(self, local_config: str) -> None:
         router = make_router(config_path=local_config)
-        target = router.resolve("local:llama3:8b", "openai", "/v1/chat/completions")
-        assert (target.provider.name, target.model, target.key) == ("local", "llama3:8b", None)
+        ((provider, model),) = router.plan("local:llama3:8b", "openai", "/v1/chat/completions")
+        assert (provider.name, model, provider.keys) == ("local", "llama3:8b", ())
 
     def test_target_repr_hides_the_key(self) -> None:
         # Provider's repr never shows keys (providers.py); a Target must not undo that when logged.
-        target = make_router().resolve("gpt-4o", "openai", "/v1/chat/completions")
-        assert target.key == KEYS[0]
+        ((provider, model),) = make_router().plan("gpt-4o", "openai", "/v1/chat/completions")
+        target = Target(provider, model, KEYS[0], KEYS[0].encode())
         assert KEYS[0] not in repr(target)
         assert KEYS[0] not in str(target)
+        assert KEYS[0] not in repr(provider)
+
+
+def names(hops: tuple[Hop, ...]) -> list[str]:
+    return [f"{provider.name}:{model}" for provider, model in hops]
+
+
+class TestChains:
+    def test_a_chain_is_tried_in_order(self) -> None:
+        router = make_router(aliases={"smart": ["anthropic:claude-sonnet-4-5", "anthropic:claude-haiku-4-5"]})
+        hops = router.plan("smart", "anthropic", "/v1/messages")
+        assert names(hops) == ["anthropic:claude-sonnet-4-5", "anthropic:claude-haiku-4-5"]
+
+    def test_a_target_without_keys_is_left_out_of_a_chain(self) -> None:
+        router = make_router(aliases={"c": ["nebius:m1", "openai:gpt-4o", "deepinfra:m2"]})
+        assert names(router.plan("c", "openai", "/v1/chat/completions")) == ["openai:gpt-4o"]
+
+    def test_a_chain_without_any_key_names_its_first_provider(self) -> None:
+        router = make_router(aliases={"c": ["nebius:m1", "deepinfra:m2"]})
+        with pytest.raises(GatewayError) as info:
+            router.plan("c", "openai", "/v1/chat/completions")
+        assert info.value.code == "provider_not_configured"
+        assert "provider 'nebius'" in info.value.message
+
+    def test_a_chain_on_the_other_protocol_is_refused(self) -> None:
+        router = make_router(aliases={"c": ["mock:mock", "openai:gpt-4o"]})
+        with pytest.raises(GatewayError) as info:
+            router.plan("c", "anthropic", "/v1/messages")
+        assert info.value.code == "protocol_mismatch"
+        assert "provider 'openai'" in info.value.message
+
+    def test_weights_pick_the_first_target_and_the_rest_follow_heaviest_first(self) -> None:
+        settings = load_settings(
+            {
+                "OPENAI_API_KEYS": ",".join(KEYS),
+                "MINI_LLM_MODEL_ALIASES": json.dumps(
+                    {"w": {"targets": ["openai:a", "openai:b", "openai:c"], "weights": [1, 3, 0]}}
+                ),
+            }
+        )
+        router = Router(settings.providers, settings.aliases, random.Random(7))
+        plans = [tuple(names(router.plan("w", "openai", "/v1/chat/completions"))) for _ in range(4000)]
+        counts = collections.Counter(plans)
+        # Weight 0 is never first; b (3) leads three times as often as a (1); the others follow by weight.
+        assert set(counts) == {("openai:b", "openai:a", "openai:c"), ("openai:a", "openai:b", "openai:c")}
+        share = counts["openai:b", "openai:a", "openai:c"] / len(plans)
+        assert 0.70 < share < 0.80
 
 
 class TestModelIds:

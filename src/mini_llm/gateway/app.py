@@ -238,7 +238,8 @@ class GatewayApp:
         if req.started:
             return  # the provider's status already went out: the log keeps it, the note says what cut the answer
         req.status = exc.status
-        await send_whole(req.send, exc.status, [*JSON_HEADERS, *exc.headers], error_body(req.protocol, exc))
+        headers = [*JSON_HEADERS, *exc.headers, *req.routing_headers]
+        await send_whole(req.send, exc.status, headers, error_body(req.protocol, exc))
 
 
 app = GatewayApp()

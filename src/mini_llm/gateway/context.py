@@ -7,9 +7,10 @@ import os
 import time
 from dataclasses import dataclass, field
 
-from mini_llm.asgi import Receive, Scope, Send
+from mini_llm.asgi import Headers, Receive, Scope, Send
 from mini_llm.config import Settings
 from mini_llm.errors import Dialect
+from mini_llm.gateway.failover import Failover
 from mini_llm.gateway.open_streams import OpenStreams, drain_timed_out
 from mini_llm.gateway.routing import Router
 from mini_llm.upstream.clients import UpstreamClients
@@ -17,7 +18,11 @@ from mini_llm.upstream.clients import UpstreamClients
 
 @dataclass(frozen=True, slots=True)
 class Context:
-    """Everything a handler needs; immutable apart from the upstream pools, the key rotation and the open streams."""
+    """Everything a handler needs; the settings are frozen, the worker's mutable state has its own objects.
+
+    That state (upstream pools, key cooldowns and rotation, breakers, open streams) is per worker:
+    each worker of a server keeps its own.
+    """
 
     settings: Settings
     router: Router
@@ -25,9 +30,11 @@ class Context:
     drain_marker: str | None
     started_at: int = field(default_factory=lambda: int(time.time()))
     streams: OpenStreams = field(init=False)
+    failover: Failover = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "streams", OpenStreams(self.settings.stream_buffer_bytes))
+        object.__setattr__(self, "failover", Failover(self.settings, self.settings.providers))
 
     @property
     def draining(self) -> bool:
@@ -61,6 +68,8 @@ class Request:
     client_gone: bool = False
     status: int = 0
     note: str = ""
+    # x-mini-llm-target and x-mini-llm-attempts, once the attempts are over; error answers carry them too.
+    routing_headers: Headers = field(default_factory=list)
 
     @property
     def path(self) -> str:

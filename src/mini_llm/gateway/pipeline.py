@@ -3,23 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 
 from mini_llm.asgi import Headers
-from mini_llm.errors import ClientDisconnected, GatewayError, clip
+from mini_llm.errors import ClientDisconnected, GatewayError, UpstreamUnreachable, clip
 from mini_llm.gateway.context import Context, Request
 from mini_llm.gateway.decoding import decoded, decoder_for
 from mini_llm.gateway.disconnect import DisconnectWatch
+from mini_llm.gateway.failover import FailoverRun
 from mini_llm.gateway.observer import StreamObserver
-from mini_llm.gateway.relay import relay_stream
-from mini_llm.gateway.response_headers import relayed_headers
-from mini_llm.gateway.rewrite import read_envelope, with_model
+from mini_llm.gateway.relay import EventRelay, relay_stream
+from mini_llm.gateway.response_headers import relayed_headers, routing_headers
+from mini_llm.gateway.rewrite import Envelope, read_envelope, with_model
 from mini_llm.gateway.scrub import mask, scrubbed
 from mini_llm.gateway.sending import WHOLE_BODY_BYTES, relay_body, send_whole
-from mini_llm.hotpath import BodyBuffer, BodyTooLarge
-from mini_llm.providers import Target
-from mini_llm.upstream import Body, header_values
+from mini_llm.hotpath import BodyBuffer, BodyTooLarge, EventTooLarge
+from mini_llm.providers import Hop, Target
+from mini_llm.upstream import Body, UpstreamResponse, header_values
 
 JSON_HEADERS: Headers = [(b"content-type", b"application/json")]
 
@@ -68,41 +70,92 @@ async def read_body(req: Request, limit: int, stall_limit: float, whole_limit: f
     return view
 
 
-@dataclass(slots=True)
-class _Outgoing:
-    """The body to send upstream, handed over once so no frame keeps it alive during a stream.
+class _Payloads:
+    """The client's body as sent to each model of the plan, kept for retries and let go at the commit.
 
     A long stream can outlive its request by minutes; holding a large prompt (or the envelope,
     whose raw values point into it) for that long would cost its size per open stream.
     """
 
-    payload: Body | None
+    __slots__ = ("_body", "_envelope")
 
-    def take(self) -> Body:
-        payload, self.payload = self.payload, None
-        assert payload is not None, "the payload is sent once"
-        return payload
+    def __init__(self, body: memoryview, envelope: Envelope) -> None:
+        self._body: memoryview | None = body
+        self._envelope: Envelope | None = envelope
+
+    def for_model(self, model: str) -> Body:
+        body, envelope = self._body, self._envelope
+        assert body is not None and envelope is not None, "payloads are not used after the commit"
+        # NOTE: an unchanged model forwards the client's bytes untouched: no re-encode at all.
+        return (body,) if model == envelope.model else with_model(body, envelope, model)
+
+    def release(self) -> None:
+        self._body = self._envelope = None
 
 
-async def _read_and_route(ctx: Context, req: Request, model_required: bool) -> tuple[str, bool, Target, _Outgoing]:
-    """Body, envelope and target; the body and envelope die with this frame."""
+class _Attempt:
+    """One attempt's answer (implements failover.Answer); a stream's is read up to its first event."""
+
+    __slots__ = ("first", "relay", "response", "source", "target")
+
+    def __init__(
+        self,
+        response: UpstreamResponse,
+        target: Target,
+        relay: EventRelay | None = None,
+        source: AsyncIterator[bytes] | None = None,
+        first: bytes = b"",
+    ) -> None:
+        self.response = response
+        self.target = target
+        self.relay = relay
+        self.source = source
+        self.first = first
+
+    @property
+    def status(self) -> int:
+        return self.response.status
+
+    @property
+    def headers(self) -> list[tuple[bytes, bytes]]:
+        return self.response.headers
+
+    @property
+    def error_event(self) -> bool:
+        return self.relay is not None and self.relay.observer.error
+
+    def discard(self) -> None:
+        if self.relay is not None:
+            self.relay.stream.release()
+        self.response.close()
+
+
+async def _read_and_plan(
+    ctx: Context, req: Request, model_required: bool
+) -> tuple[str, bool, tuple[Hop, ...], _Payloads]:
+    """Body, envelope and the targets to try; the payloads hold the body until the commit."""
     settings = ctx.settings
     body = await read_body(req, settings.max_body_bytes, settings.body_timeout, settings.body_deadline)
     envelope = read_envelope(body, model_required=model_required)
-    target = ctx.router.resolve(envelope.model, req.protocol, req.path)
-    # NOTE: an unchanged model forwards the client's bytes untouched: no re-encode at all.
-    payload: Body = (body,) if target.model == envelope.model else with_model(body, envelope, target.model)
-    return envelope.model, envelope.stream, target, _Outgoing(payload)
+    hops = ctx.router.plan(envelope.model, req.protocol, req.path)
+    return envelope.model, envelope.stream, hops, _Payloads(body, envelope)
 
 
 async def forward(ctx: Context, req: Request, upstream_path: str, *, model_required: bool = True) -> None:
-    """Resolve the model, rewrite it if it changed, send upstream and relay the answer."""
+    """Resolve the model, send to the first target that answers (rewriting the model per target), relay the answer."""
     began = time.perf_counter()
-    model, stream, target, outgoing = await _read_and_route(ctx, req, model_required)
-    observer = StreamObserver(req.protocol) if stream else None
+    model, stream, hops, payloads = await _read_and_plan(ctx, req, model_required)
+    run = FailoverRun()
+    answer: _Attempt | None = None
     watch = DisconnectWatch(req.receive)
     try:
-        await _answer(ctx, req, target, upstream_path, outgoing, observer)
+        try:
+            send = functools.partial(_send, ctx, req, upstream_path, payloads, stream)
+            answer = await ctx.failover.run(hops, send, run)
+        finally:
+            payloads.release()
+            req.routing_headers = routing_headers(run.answered_by, len(run.records))
+        await _relay(ctx, req, answer)
     except asyncio.CancelledError:
         if not watch.absorb():
             raise
@@ -112,41 +165,71 @@ async def forward(ctx: Context, req: Request, upstream_path: str, *, model_requi
         watch.close()
         if ctx.settings.log_requests:  # the access-log line is built only when it is written
             elapsed = (time.perf_counter() - began) * 1000
-            req.note = f"model={clip(model)} target={target.provider.name}:{clip(target.model)} ms={elapsed:.1f}"
-            if observer is not None:
-                req.note += " " + observer.log_fields()
+            by = run.answered_by
+            target = f" target={by.provider.name}:{clip(by.model)}" if by is not None else ""
+            req.note = f"model={clip(model)}{target} ms={elapsed:.1f} {run.log_fields()}"
+            if answer is not None and answer.relay is not None:
+                req.note += " " + answer.relay.observer.log_fields()
             if req.client_gone:
                 req.note += " client_gone"
 
 
-async def _answer(
-    ctx: Context,
-    req: Request,
-    target: Target,
-    path: str,
-    outgoing: _Outgoing,
-    observer: StreamObserver | None,
-) -> None:
+async def _send(ctx: Context, req: Request, path: str, payloads: _Payloads, stream: bool, target: Target) -> _Attempt:
+    """One attempt: send to `target`; a stream is read up to its first complete event (the commit point)."""
+    body = payloads.for_model(target.model)
+    response = await ctx.upstreams.by_provider[target.provider.name].send(target, path, body, req.headers)
+    del body
+    if not stream or response.status != 200 or not response.is_event_stream:
+        return _Attempt(response, target)
+    try:
+        decoder = decoder_for(header_values(response.headers, b"content-encoding"), target.provider.name, 200)
+        chunks = response.chunks()
+        source = decoded(chunks, decoder) if decoder is not None else chunks
+        # The relay closes the response itself before its last event, which a stalled client may hold up.
+        handle = ctx.streams.open(response.close)
+    except BaseException:
+        response.close()
+        raise
+    relay = EventRelay(StreamObserver(req.protocol), target.secret, handle)
+    try:
+        first = await relay.first(source)
+    except asyncio.CancelledError:
+        ended = handle.claim()  # the gateway ended it (budget, drain): not retried; otherwise the client left
+        handle.release()
+        if ended is None:
+            raise
+        raise ended.with_traceback(None) from None
+    except EventTooLarge as exc:
+        handle.release()
+        raise UpstreamUnreachable(f"the provider sent an oversized event: {exc}") from None
+    except BaseException:
+        handle.release()
+        raise
+    if relay.observer.error:
+        # A failed attempt: it may wait for the next one, so no budget may pick it; its bytes are one event.
+        ctx.streams.drop(handle)
+    return _Attempt(response, target, relay, source, first)
+
+
+async def _relay(ctx: Context, req: Request, answer: _Attempt) -> None:
     """Relay the provider's status as it is, and every byte of its answer decoded and scrubbed."""
-    response = await ctx.upstreams.by_provider[target.provider.name].send(target, path, outgoing.take(), req.headers)
+    response, target = answer.response, answer.target
     try:
         status = req.status = response.status
         headers = relayed_headers(response.headers, target.secret)
-        decoder = decoder_for(header_values(response.headers, b"content-encoding"), target.provider.name, status)
-        events = response.is_event_stream
-        if observer is not None and status == 200 and events:
-            chunks = response.chunks()
+        headers += req.routing_headers
+        relay = answer.relay
+        if relay is not None and answer.source is not None:
             req.started = True
-            source = decoded(chunks, decoder) if decoder is not None else chunks
-            # The relay closes the response itself before its last event, which a stalled client may hold up.
-            with ctx.streams.open(response.close) as stream:
-                await relay_stream(req.send, headers, source, req.protocol, observer, target.secret, stream)
+            with relay.stream:
+                await relay_stream(req.send, headers, answer.source, req.protocol, relay, answer.first)
             return
+        decoder = decoder_for(header_values(response.headers, b"content-encoding"), target.provider.name, status)
         length = response.content_length
         if decoder is None and length is not None and length <= WHOLE_BODY_BYTES:
-            answer = mask(await response.read(), target.secret)
+            body = mask(await response.read(), target.secret)
             req.started = True
-            await send_whole(req.send, status, headers, answer)
+            await send_whole(req.send, status, headers, body)
             return
         # Big, of unknown length, or encoded: as it arrives. The first piece is in before the
         # status goes out, so a provider that fails at once still gets a clean 502.
@@ -155,7 +238,7 @@ async def _answer(
         first = await anext(pieces, b"")
         req.started = True
         # An event stream goes out as it arrives, even to a request that did not ask for one.
-        await relay_body(req.send, status, headers, first, pieces, live=events)
+        await relay_body(req.send, status, headers, first, pieces, live=response.is_event_stream)
     finally:
         # After a complete read this is a no-op; mid-stream it drops the upstream connection.
         response.close()

@@ -34,19 +34,23 @@ async def relay_stream(
     headers: Headers,
     chunks: AsyncIterator[bytes],
     protocol: Dialect,
-    observer: StreamObserver,
-    secret: bytes | None,
-    stream: StreamHandle,
+    relay: EventRelay,
+    first: bytes = b"",
 ) -> None:
-    """Forward complete events as they arrive; end with an in-stream error event when anything fails.
+    """Send `first` (what `EventRelay.first` read before the commit), then complete events as they arrive.
 
-    NOTE: the 200 goes out first, so a failure travels in-stream, as providers do it.
+    NOTE: the 200 goes out first, so a failure travels in-stream, as providers do it, and the stream
+    still ends properly: never a silent truncation that looks complete.
     """
     failure: GatewayError
+    stream = relay.stream
     try:
         await send({"type": "http.response.start", "status": 200, "headers": [*_STREAM_HEADERS, *headers]})
         if stream.ended is None:
-            await _relay_events(send, chunks, observer, secret, stream)
+            if first:
+                await send({"type": "http.response.body", "body": first, "more_body": True})
+                del first
+            await _relay_events(send, chunks, relay)
             return
         failure = stream.ended  # opened after the gateway ended all its streams (the drain timeout)
     except asyncio.CancelledError:
@@ -60,15 +64,12 @@ async def relay_stream(
         # NOTE: without its traceback: that would keep the relay's held bytes alive while this is sent.
         failure = exc.with_traceback(None)
     stream.release()  # before the send, which a stalled client can hold up: see StreamHandle.release
-    observer.error = True
+    relay.observer.error = True
     await send({"type": "http.response.body", "body": stream_error_event(protocol, failure), "more_body": False})
 
 
-async def _relay_events(
-    send: Send, chunks: AsyncIterator[bytes], observer: StreamObserver, secret: bytes | None, stream: StreamHandle
-) -> None:
+async def _relay_events(send: Send, chunks: AsyncIterator[bytes], relay: EventRelay) -> None:
     """Only whole events go out, so a client never sees half an event when the provider breaks off."""
-    relay = _EventRelay(observer, secret, stream)
     feed = relay.feed
     async for chunk in chunks:
         out = feed(chunk)
@@ -79,11 +80,11 @@ async def _relay_events(
             await send({"type": "http.response.body", "body": out, "more_body": True})
             del out
     relay.end()
-    stream.release()
+    relay.stream.release()
     await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
-class _EventRelay:
+class EventRelay:
     """Picks the bytes of whole events; holds, copies and counts the start of an event that straddles reads.
 
     When chunks end on event boundaries (the usual case) each chunk goes out as is. An event that
@@ -92,14 +93,31 @@ class _EventRelay:
     An event is whole before it is scrubbed, so a key inside one is never cut in two.
     """
 
-    __slots__ = ("_held", "_observer", "_secret", "_splitter", "_stream")
+    __slots__ = ("_held", "_secret", "_splitter", "observer", "stream")
 
     def __init__(self, observer: StreamObserver, secret: bytes | None, stream: StreamHandle) -> None:
-        self._observer = observer
+        self.observer = observer
         self._secret = secret
-        self._stream = stream
+        self.stream = stream
         self._splitter = SSESplitter()
         self._held = bytearray()  # the start of an event still waiting for its blank line
+
+    async def first(self, chunks: AsyncIterator[bytes]) -> bytes:
+        """Read up to the first complete event (or the end) and return the bytes to send first, scrubbed.
+
+        This is the stream's commit point: until it returns, nothing went to the client, so a
+        failure here, or an error as the first event (`observer.error`), can still be retried.
+        """
+        observer = self.observer
+        out: list[bytes] = []
+        async for chunk in chunks:
+            piece = self.feed(chunk)
+            del chunk
+            if piece is not None:
+                out.append(piece)
+            if observer.events:
+                break
+        return b"".join(out)
 
     def feed(self, chunk: bytes) -> bytes | None:
         """What `chunk` completes, scrubbed, to send; None while it only extends a partial event.
@@ -107,7 +125,7 @@ class _EventRelay:
         Its locals (the chunk, its events) end with the call. The budget counts each held byte
         twice: once here and once in the splitter.
         """
-        splitter, held, stream = self._splitter, self._held, self._stream
+        splitter, held, stream = self._splitter, self._held, self.stream
         events = splitter.feed(chunk)
         take = len(chunk) - splitter.pending  # the bytes of this chunk up to its last event boundary
         out: bytes | None = None
@@ -125,7 +143,7 @@ class _EventRelay:
         else:
             held += chunk
             stream.hold(2 * len(held))
-        observe = self._observer.observe
+        observe = self.observer.observe
         for event in events:
             observe(event)
         return out
@@ -133,5 +151,5 @@ class _EventRelay:
     def end(self) -> None:
         """At the provider's end: a partial event left over means the stream was cut."""
         if self._held and _is_cut_event(self._held):
-            self._observer.truncated = True
+            self.observer.truncated = True
             raise UpstreamUnreachable("the provider ended the stream in the middle of an event")

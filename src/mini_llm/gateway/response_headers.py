@@ -6,9 +6,12 @@ import logging
 import re
 from collections.abc import Iterable
 from typing import Final
+from urllib.parse import quote
 
 from mini_llm.asgi import Headers
+from mini_llm.errors import CLIP_CHARS
 from mini_llm.gateway.scrub import mask
+from mini_llm.providers import Target
 
 logger = logging.getLogger("mini_llm")
 
@@ -60,3 +63,18 @@ def _sendable(headers: Headers) -> Headers:
         else:
             kept.append((name, value))
     return kept
+
+
+def routing_headers(answered_by: Target | None, attempts: int) -> Headers:
+    """`x-mini-llm-target` (the target that answered, if one did) and `x-mini-llm-attempts` (requests sent).
+
+    The model may be a client's own text: anything a field value cannot carry (RFC 9110 5.5) is
+    percent-encoded, so the header can never split a response, and a long name is cut.
+    """
+    count = (b"x-mini-llm-attempts", str(attempts).encode())
+    if answered_by is None:
+        return [count]
+    value = f"{answered_by.provider.name}:{answered_by.model[:CLIP_CHARS]}"
+    if not (value.isascii() and value.isprintable()) or value != value.strip():
+        value = quote(value, safe=":/@+=,;._-~")
+    return [(b"x-mini-llm-target", value.encode()), count]

@@ -72,8 +72,9 @@ def _sse(data: Any, event: str | None = None) -> bytes:
 
 
 async def _paced(frames: list[bytes], delay: float) -> AsyncIterator[bytes]:
-    for frame in frames:
-        if delay:
+    """The first frame at once, as providers send their opening event, then one per `delay`."""
+    for index, frame in enumerate(frames):
+        if delay and index:
             await asyncio.sleep(delay)
         yield frame
 

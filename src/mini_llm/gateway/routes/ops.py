@@ -15,6 +15,21 @@ def _unless_head(req: Request, body: bytes) -> bytes:
     return b"" if req.scope["method"] == "HEAD" else body
 
 
+def _routing_state(ctx: Context, providers: list[str]) -> dict[str, object]:
+    """This worker's key cooldowns and breakers that are not closed: state is per worker (README)."""
+    pools = ctx.failover.pools
+    cooling = {
+        name: [{"key": slot + 1, "reason": reason, "seconds_left": round(left, 1)} for slot, reason, left in cooling]
+        for name in providers
+        if (cooling := pools[name].cooling())
+    }
+    breakers = [
+        {"target": f"{provider}:{model}", "state": state, "retry_in": round(retry_in, 1)}
+        for provider, model, state, retry_in in ctx.failover.breakers.open_ones()
+    ]
+    return {"keys_cooling": cooling, "breakers": breakers}
+
+
 async def health(ctx: Context, req: Request) -> None:
     """Liveness, plus what a human checks first: version, usable providers, hot path, upstream client."""
     providers = [p.name for p in ctx.settings.providers.values() if p.usable]
@@ -24,6 +39,7 @@ async def health(ctx: Context, req: Request) -> None:
         "providers": providers,
         "hot_path": hotpath.IMPLEMENTATION,
         "upstream_clients": {name: ctx.upstreams.kinds[name] for name in providers},
+        "routing": _routing_state(ctx, providers),
     }
     req.status = 200
     await send_whole(req.send, 200, JSON_HEADERS, _unless_head(req, msgspec.json.encode(body)))

@@ -1,0 +1,322 @@
+"""One mechanism for everything a request does when a provider fails: the next key, a retry, the next target.
+
+A request's plan is its targets in order. For each, the loop picks a key, sends, and classifies what came
+back: a key problem (401/403, 429) benches the key and moves on to the next key at once; a retryable
+failure (no connection, a reset, a timeout, 408/5xx/529, an error as a stream's first event) backs off and
+tries the same target again, up to MINI_LLM_RETRIES times, then the next target. Anything else is the
+answer: the commit point. When every target fails, the last answer a provider gave is relayed as it came.
+
+The state it keeps (key cooldowns, breakers, rotation) is per worker, on the worker's event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+import time
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from typing import Final, NamedTuple, Protocol, TypeVar
+
+from mini_llm.config import Settings
+from mini_llm.errors import CLIP_CHARS, GatewayError, UpstreamTimeout, UpstreamUnreachable
+from mini_llm.gateway.breaker import Breaker, Breakers
+from mini_llm.gateway.key_pool import KeyPool
+from mini_llm.gateway.retry_policy import RETRYABLE_STATUSES, backoff, retry_after, should_retry_header
+from mini_llm.providers import Hop, Provider, Target
+
+# The longest a 429's `retry-after` benches a key: a provider asking for an hour (a daily quota) gets
+# its key tried again after this, rather than never.
+LONGEST_RATE_LIMIT_COOLDOWN: Final = 300.0
+_NO_SLOTS: Final[frozenset[int]] = frozenset()
+
+
+class Answer(Protocol):
+    """What one attempt got back: enough to classify it, and a way to let it go unread."""
+
+    @property
+    def status(self) -> int: ...
+
+    @property
+    def headers(self) -> list[tuple[bytes, bytes]]: ...
+
+    @property
+    def error_event(self) -> bool:
+        """A stream whose first event is an error: retryable, though its status is 200."""
+        ...
+
+    def discard(self) -> None: ...
+
+
+A = TypeVar("A", bound=Answer)
+
+
+class AttemptRecord(NamedTuple):
+    """One upstream request, for the access log and for the message when everything failed.
+
+    A named tuple: one is made per request, and a frozen dataclass costs several times as much to build.
+    """
+
+    target: str  # provider:model
+    key: int | None  # the key's 1-based number in its provider's list; None for a keyless provider
+    outcome: str  # the status, or what went wrong: "timeout", "unreachable", "error-event"
+    ms: float
+    detail: str = ""  # the gateway's safe message for a failure that had no answer
+
+    def log_entry(self) -> str:
+        key = "" if self.key is None else f" key{self.key}"
+        return f"{self.target}{key} {self.outcome} {self.ms:.1f}ms"
+
+    def describe(self, lead: str) -> str:
+        """For a client: the target, the key's number, what happened and how long it took.
+
+        The failure's own message is added when it is not `lead`, the one the error already opens with.
+        """
+        key = "" if self.key is None else f" key {self.key}"
+        detail = f": {self.detail}" if self.detail and self.detail != lead else ""
+        return f"{self.target}{key} {self.outcome} after {self.ms:.0f} ms{detail}"
+
+
+class FailoverRun:
+    """One request's attempts: what the loop did, read by the access log and the answer's headers."""
+
+    __slots__ = ("answered_by", "records", "skipped")
+
+    def __init__(self) -> None:
+        self.records: list[AttemptRecord] = []
+        self.skipped: list[str] = []  # targets not tried, and why ("openai:gpt-4o circuit open")
+        self.answered_by: Target | None = None
+
+    def log_fields(self) -> str:
+        fields = f"attempts=[{'; '.join(record.log_entry() for record in self.records)}]"
+        if self.skipped:
+            fields += f" skipped=[{'; '.join(self.skipped)}]"
+        return fields
+
+
+def _label(provider: Provider, model: str) -> str:
+    """`provider:model` for the log and messages; a client's model name is cut (it may be megabytes)."""
+    if len(model) > CLIP_CHARS:
+        model = f"{model[:CLIP_CHARS]}..."
+    return f"{provider.name}:{model}"
+
+
+def _earliest_reason(pool: KeyPool, refused: Collection[int]) -> str:
+    """Why the key that frees first is cooling: "auth" (401/403) or "rate_limit" (429)."""
+    cooling = [(left, reason) for slot, reason, left in pool.cooling() if slot not in refused]
+    return min(cooling)[1] if cooling else "rate_limit"
+
+
+class _Outcome:
+    """Why a request ended without a committed answer, kept across targets for the final error."""
+
+    __slots__ = ("circuit_free_in", "cooling_free_in", "cooling_reason", "failure", "last")
+
+    def __init__(self) -> None:
+        self.last: Answer | None = None  # the last answer a provider gave, kept unread to relay
+        self.failure: GatewayError | None = None  # the last failure that had no answer
+        self.cooling_free_in: float | None = None  # a target skipped because every key cools: when one frees
+        self.cooling_reason = "rate_limit"
+        self.circuit_free_in: float | None = None  # a target skipped for its open breaker: when it may probe
+
+    def keep(self, answer: Answer) -> None:
+        if self.last is not None:
+            self.last.discard()
+        self.last = answer
+
+
+class Failover:
+    """The per-worker routing state (a key pool per provider, a breaker per target) and the attempt loop."""
+
+    __slots__ = ("_clock", "_rng", "_settings", "_sleep", "breakers", "pools")
+
+    def __init__(
+        self,
+        settings: Settings,
+        providers: Mapping[str, Provider],
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._settings = settings
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self._sleep = sleep
+        self.pools: dict[str, KeyPool] = {name: KeyPool(p.keys, clock) for name, p in providers.items()}
+        self.breakers = Breakers(settings.breaker_failures, settings.breaker_cooldown, clock)
+
+    async def run(self, hops: Sequence[Hop], attempt: Callable[[Target], Awaitable[A]], run: FailoverRun) -> A:
+        """The committed answer, else the last answer a provider gave; raises when none answered.
+
+        Every sleep is cancelled with the request's task (a client that leaves), and every answer that is
+        not returned is discarded, so nothing is left open behind it.
+        """
+        deadline = self._clock() + self._settings.retry_budget
+        outcome = _Outcome()
+        try:
+            for provider, model in hops:
+                breaker = self.breakers.get(provider.name, model)
+                if not breaker.allow():
+                    free_in = breaker.retry_in()
+                    outcome.circuit_free_in = min(free_in, outcome.circuit_free_in or math.inf)
+                    run.skipped.append(f"{_label(provider, model)} circuit open for {free_in:.1f}s")
+                    continue
+                committed = await self._target(provider, model, breaker, attempt, run, outcome, deadline)
+                if committed is not None:
+                    return committed
+                if self._clock() >= deadline and run.records:
+                    break  # the budget ran out: no further target is tried
+        except BaseException:
+            if outcome.last is not None:
+                outcome.last.discard()
+            raise
+        if outcome.last is not None:
+            last: A = outcome.last  # type: ignore[assignment]  # only answers of `attempt` are kept
+            return last
+        raise self._nothing_answered(outcome, run)
+
+    async def _target(
+        self,
+        provider: Provider,
+        model: str,
+        breaker: Breaker,
+        attempt: Callable[[Target], Awaitable[A]],
+        run: FailoverRun,
+        outcome: _Outcome,
+        deadline: float,
+    ) -> A | None:
+        """Attempts on one target until one commits (returned) or the target is given up (None)."""
+        settings, clock = self._settings, self._clock
+        pool = self.pools[provider.name]
+        label = _label(provider, model)
+        retries = settings.retries
+        refused: set[int] = set()  # keys that got 401/403 in this request
+        limited: set[int] = set()  # keys that got 429 since the last wait
+        verdict = False  # whether the breaker heard how this target did
+        try:
+            while True:
+                slot = pool.pick(refused | limited if refused or limited else _NO_SLOTS)
+                if slot is None:
+                    free_in = pool.free_in(refused)
+                    if free_in is None:
+                        return None  # every key was refused: the next target
+                    if retries and free_in <= settings.retry_after_max and clock() + free_in <= deadline:
+                        retries -= 1  # waiting out a cooling key is one of the retries
+                        limited.clear()
+                        await self._sleep(free_in)
+                        continue
+                    outcome.cooling_free_in = min(free_in, outcome.cooling_free_in or math.inf)
+                    outcome.cooling_reason = _earliest_reason(pool, refused)
+                    run.skipped.append(f"{label} every key cooling for {free_in:.1f}s")
+                    return None
+                if run.records and clock() >= deadline:
+                    return None
+                key, secret = pool.key(slot)
+                target = Target(provider, model, key, secret)
+                began = clock()
+                number = slot + 1 if key is not None else None
+                try:
+                    answer = await attempt(target)
+                except (UpstreamUnreachable, UpstreamTimeout) as exc:
+                    failure = exc.with_traceback(None)
+                    ms = (clock() - began) * 1000
+                    kind = "timeout" if isinstance(exc, UpstreamTimeout) else "unreachable"
+                    run.records.append(AttemptRecord(label, number, kind, ms, failure.message))
+                    outcome.failure = failure
+                    breaker.failed()
+                    verdict = True
+                    wait = None
+                else:
+                    status = answer.status
+                    ms = (clock() - began) * 1000
+                    run.records.append(
+                        AttemptRecord(label, number, "error-event" if answer.error_event else str(status), ms)
+                    )
+                    if status in (401, 403):
+                        # A key problem, not the request's: the next key at once, and no retry spent.
+                        pool.cool(slot, settings.key_auth_cooldown, "auth")
+                        refused.add(slot)
+                        outcome.keep(answer)
+                        continue
+                    if status == 429:
+                        asked = retry_after(answer.headers)
+                        cooldown = (
+                            settings.key_rate_limit_cooldown
+                            if asked is None or not settings.key_rate_limit_cooldown
+                            else min(asked, LONGEST_RATE_LIMIT_COOLDOWN)
+                        )
+                        pool.cool(slot, cooldown, "rate_limit")
+                        limited.add(slot)
+                        outcome.keep(answer)
+                        continue
+                    if not answer.error_event and (
+                        status not in RETRYABLE_STATUSES or should_retry_header(answer.headers) is False
+                    ):
+                        if status < 500:
+                            breaker.succeeded()
+                        else:  # a 5xx the provider says not to retry: still a failing target
+                            breaker.failed()
+                        verdict = True
+                        run.answered_by = target
+                        if outcome.last is not None:
+                            outcome.last.discard()
+                            outcome.last = None
+                        return answer
+                    breaker.failed()
+                    verdict = True
+                    outcome.keep(answer)
+                    wait = retry_after(answer.headers)
+                # A retryable failure: the same target again after a backoff, if a retry and the budget allow.
+                if not retries or breaker.state != "closed":
+                    return None
+                delay = backoff(settings.retries - retries, settings.backoff_base, settings.backoff_max, self._rng)
+                if wait is not None:
+                    if wait > settings.retry_after_max:
+                        return None
+                    delay = max(delay, wait)
+                if clock() + delay > deadline:
+                    return None
+                retries -= 1
+                limited.clear()
+                await self._sleep(delay)
+        finally:
+            if not verdict:
+                breaker.released()
+
+    def _nothing_answered(self, outcome: _Outcome, run: FailoverRun) -> GatewayError:
+        """The error when no provider answered: why, and when to come back."""
+        if outcome.failure is not None:
+            # The last failure's own words first, then every attempt: target, key, what happened, how long.
+            lead = outcome.failure.message
+            count = len(run.records)
+            listed = "; ".join(record.describe(lead) for record in run.records)
+            skipped = f"; skipped {', '.join(run.skipped)}" if run.skipped else ""
+            message = f"{lead} [{count} attempt{'' if count == 1 else 's'}: {listed}{skipped}]"
+            timed_out = isinstance(outcome.failure, UpstreamTimeout)
+            error: GatewayError = UpstreamTimeout(message) if timed_out else UpstreamUnreachable(message)
+        elif outcome.cooling_free_in is not None:
+            seconds = max(1, math.ceil(outcome.cooling_free_in))
+            if outcome.cooling_reason == "auth":
+                error = GatewayError(
+                    503,
+                    f"no usable provider key: {', '.join(run.skipped)} after the provider refused them (401/403); "
+                    "check the keys (MINI_LLM_KEY_AUTH_COOLDOWN)",
+                    code="keys_unavailable",
+                )
+            else:
+                error = GatewayError(
+                    429,
+                    f"rate limited: {', '.join(run.skipped)} after the provider's 429; retry in {seconds}s",
+                    code="rate_limited",
+                )
+            error.headers.append((b"retry-after", str(seconds).encode()))
+        else:
+            seconds = max(1, math.ceil(outcome.circuit_free_in or 1))
+            error = GatewayError(
+                503,
+                f"every target is failing: {', '.join(run.skipped)} (MINI_LLM_BREAKER_FAILURES)",
+                code="circuit_open",
+                headers=[(b"retry-after", str(seconds).encode())],
+            )
+        return error
