@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from . import litellm_venv, nginx, tensorzero_venv, wrk
+from . import before_venv, litellm_venv, nginx, tensorzero_venv, wrk
 
 
 def _cpu_model() -> str:
@@ -61,6 +61,7 @@ def describe(load_average: list[float]) -> dict[str, Any]:
         "nofile_hard_limit": resource.getrlimit(resource.RLIMIT_NOFILE)[1],
         "versions": {
             "mini-llm": f"{_version('mini-llm')} ({_git()})",
+            "mini-llm-before": before_venv.built_commit() or "not built",
             "granian": _version("granian"),
             "aiohttp": _version("aiohttp"),
             "uvloop": _version("uvloop"),

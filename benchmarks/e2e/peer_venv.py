@@ -23,12 +23,20 @@ def install(venv: Path, requirement: str, name: str, log: Path, timeout_s: int) 
         [sys.executable, "-m", "venv", "--clear", str(venv)],
         [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", requirement],
     ]
+    run_steps(steps, name, log, timeout_s)
+
+
+def run_steps(steps: list[list[str]], name: str, log: Path, timeout_s: int, cwd: Path | None = None) -> None:
+    """Run each command in turn, all output to `log`; RuntimeError naming the failed step and its last line."""
     with log.open("wb") as out:
         for step in steps:
             try:
-                done = subprocess.run(step, check=False, stdout=out, stderr=subprocess.STDOUT, timeout=timeout_s)
+                done = subprocess.run(
+                    step, check=False, stdout=out, stderr=subprocess.STDOUT, timeout=timeout_s, cwd=cwd
+                )
             except subprocess.TimeoutExpired as exc:
                 raise RuntimeError(f"installing {name} took over {timeout_s}s") from exc
             if done.returncode != 0:
+                out.flush()
                 tail = log.read_text(errors="replace").strip().splitlines()[-1:] or ["no output"]
-                raise RuntimeError(f"installing {requirement} failed: {tail[0][:200]}")
+                raise RuntimeError(f"installing {name} failed at `{' '.join(step[-3:])}`: {tail[0][:200]}")

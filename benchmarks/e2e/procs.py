@@ -110,7 +110,10 @@ class Child:
         deadline = started + self.launch.ready_timeout
         while time.perf_counter() < deadline:
             if self.popen.poll() is not None:
-                raise StartError(f"{self.launch.name} exited with status {self.popen.returncode}\n{self.log_tail()}")
+                tail = self.log_tail()
+                last = tail.splitlines()[-1:] or ["no output"]
+                # The last line first: the report keeps only the first, and it says why (a refused setting).
+                raise StartError(f"{self.launch.name} exited with status {self.popen.returncode}: {last[0]}\n{tail}")
             if self.launch.port_file is not None and not self.port:
                 self.port = read_port(self.launch.port_file)
                 if not self.port:

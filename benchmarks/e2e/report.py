@@ -115,12 +115,43 @@ def check_text(check: dict[str, Any]) -> str:
     return f"{check['where']} {_x(check['value'])} ({sign} {_x(check['limit'])})"
 
 
-def _targets_table(targets: list[dict[str, Any]]) -> list[str]:
+def _targets_table(targets: list[dict[str, Any]], value: str = f"{summary.GATEWAY}: value (limit)") -> list[str]:
     body = [
         [t["target"], "; ".join(check_text(c) for c in t["checks"]), "met" if t["met"] else "**not met**"]
         for t in targets
     ]
-    return _table(["target", f"{summary.GATEWAY}: value (limit)", "met"], body)
+    return _table(["target", value, "met"], body)
+
+
+def _fast_path(results: dict[str, Any], fast: list[dict[str, Any]]) -> list[str]:
+    """Issue 11's before and after, when the run had the build before it to compare with."""
+    medians = summary.fast_path_medians(results)
+    if summary.BEFORE not in medians:
+        return []
+    opts = results["options"]
+    header = ["system", "rounds", "req/s", "CPU ms/req", "CPU ms/stream",
+              f"x {summary.BEFORE}: req/s", "CPU/req", "CPU/stream"]  # fmt: skip
+    body = []
+    for name, m in medians.items():
+        ranges = [f"{_x(m[f'x_{key}'])} ({_x(m[f'x_{key}_min'])}-{_x(m[f'x_{key}_max'])})"
+                  for key in ("rps", "cpu_ms_req", "cpu_ms_stream")]  # fmt: skip
+        body.append([name, f"{m['rounds']:.0f}", _f(m["rps"], 0), _f(m["cpu_ms_req"], 3), _f(m["cpu_ms_stream"], 3)])
+        body[-1] += ranges
+    return [
+        "",
+        "## Fast path: before and after",
+        "",
+        f"{summary.BEFORE} is the gateway at git revision `{opts.get('before', '?')}`, built in its own venv with"
+        f" that revision's pins. Started together on the {summary.TARGET_UPSTREAM} upstream, pinned to the same"
+        f" core, they are loaded in turns, round after round (wrk at 64 connections, then"
+        f" {opts.get('concurrency', '?')} streams of 50 events; the order rotates). Each figure is the median over"
+        f" the rounds; each ratio the median of the system's figure over {summary.BEFORE}'s in the same round,"
+        f" its range in brackets (the noise). Within {summary.NOISE:.0%} of 1.0 is nothing measurable.",
+        "",
+        *_table(header, body),
+        "",
+        *_targets_table(fast, "median ratio (limit)"),
+    ]
 
 
 def _notes(results: dict[str, Any], rows: summary.Rows) -> list[str]:
@@ -149,7 +180,7 @@ def _notes(results: dict[str, Any], rows: summary.Rows) -> list[str]:
     for name, system in results["systems"].items():
         for error in system.get("errors", []):
             notes.append(f"- {name}: {error}")
-    for key, what in (("idle_error", "idle streams"), ("scaling_error", "scaling")):
+    for key, what in (("fast_path_error", "fast path"), ("idle_error", "idle streams"), ("scaling_error", "scaling")):
         if results.get(key):
             notes.append(f"- {what}: {results[key]}")
     return notes
@@ -169,7 +200,9 @@ def _machine(results: dict[str, Any]) -> list[str]:
     ]
 
 
-def markdown(results: dict[str, Any], rows: summary.Rows, targets: list[dict[str, Any]]) -> str:
+def markdown(
+    results: dict[str, Any], rows: summary.Rows, targets: list[dict[str, Any]], fast: list[dict[str, Any]]
+) -> str:
     lines = [
         "# mini-llm end-to-end benchmark",
         "",
@@ -183,6 +216,7 @@ def markdown(results: dict[str, Any], rows: summary.Rows, targets: list[dict[str
         f"Judged on the {summary.TARGET_UPSTREAM} upstream; a ratio is {summary.GATEWAY}'s figure over the other's.",
         "",
         *_targets_table(targets),
+        *_fast_path(results, fast),
     ]
     for up, what in (("raw", "`raw_upstream.py`, an asyncio.Protocol that only answers"),
                      ("mock", "`mini-llm mock-upstream`")):  # fmt: skip
@@ -228,19 +262,22 @@ def write(results: dict[str, Any], out: Path, argv: list[str]) -> tuple[Path, Pa
     results["finished"] = time.strftime("%Y-%m-%d %H:%M %Z")
     results["argv"] = " ".join(argv)
     rows = summary.metrics(results)
-    targets = summary.targets(results, rows)
+    targets, fast = summary.targets(results, rows), summary.fast_path(results, rows)
     out.mkdir(parents=True, exist_ok=True)
     md, js = out / "latest.md", out / "latest.json"
-    md.write_text(markdown(results, rows, targets))
-    js.write_text(json.dumps(_plain({**results, "summary": rows, "targets": targets}), indent=2) + "\n")
+    md.write_text(markdown(results, rows, targets, fast))
+    medians = summary.fast_path_medians(results)
+    everything = {**results, "summary": rows, "targets": targets, "fast_path": fast, "fast_path_medians": medians}
+    js.write_text(json.dumps(_plain(everything), indent=2) + "\n")
     return md, js
 
 
 def failures(results: dict[str, Any]) -> list[str]:
-    """What makes the run fail: the gateway or the baseline did not run, or lost a stream or a request."""
+    """What makes the run fail: this tree's gateway (alone or through the chain) or the baseline did not run,
+    or lost a stream or a request. mini-llm-before is an earlier build, a peer like the others: its row says."""
     problems = []
     rows = summary.metrics(results)
-    for name in ("direct", "mini-llm", "mini-llm-aiohttp", "mini-llm-pure"):
+    for name in ("direct", "mini-llm", summary.CHAIN, "mini-llm-aiohttp", "mini-llm-pure"):
         if name not in rows:
             continue
         problems += [f"{name}: {e}" for e in results["systems"][name].get("errors", [])]

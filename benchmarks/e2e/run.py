@@ -11,12 +11,13 @@ import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
+from email.message import Message
 from pathlib import Path
 from typing import Any, Final
 
-from . import idle, litellm_venv, machine, payloads, procstat, streams, wrk
+from . import idle, litellm_venv, machine, payloads, procstat, streams, summary, wrk
 from .procs import Child, StartError, free_port, running
-from .systems import CHAT_PATH, SYSTEMS, System, gateway, mock_upstream, raw_upstream
+from .systems import CHAT_PATH, System, gateway, mock_upstream, raw_upstream, table
 
 Tally = Callable[[Any], int]  # what a load phase completed: wrk requests or streams
 AUTH: Final = litellm_venv.MASTER_KEY  # every client sends it; only LiteLLM checks it
@@ -29,6 +30,7 @@ SESSIONS: Final = {
     "raw": ("wrk64", "wrk1", "streams"),
 }
 SCALING_WORKERS: Final = (1, 2)
+FAST_PATH_PHASES: Final = ("wrk64", "streams")
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,8 @@ class Options:
     cpus: list[int]  # every CPU the run may use
     sut_cpu: int | None
     load_cpu: int | None
+    before: str  # the git revision mini-llm-before runs
+    rounds: int  # of the fast path's alternating before-and-after load; 0 skips it
 
 
 @dataclass(frozen=True)
@@ -158,6 +162,8 @@ def _run_system(system: System, upstreams: dict[str, Upstream], workdir: Path, o
         sut = child.pids() if child else []
         target = url + (system.path if child else CHAT_PATH)
         model = model_for(system, role)
+        if child and system.first_target:
+            expect_first_attempt(post(target, model), system.first_target)
         record["sessions"][role] = _session(target, sut, upstreams[role].pids(), role, model, opts, opts.sut_cpu)
         record["peak_rss_kb"] = max(record["peak_rss_kb"], procstat.memory_kb(sut, "VmHWM"))
 
@@ -184,25 +190,36 @@ def _run_system(system: System, upstreams: dict[str, Upstream], workdir: Path, o
     return record
 
 
-def _warm(url: str) -> None:
+def post(target: str, model: str = payloads.MODEL) -> Message:
+    """One non-stream request; its response headers (an error status raises urllib's HTTPError, an OSError)."""
     request = urllib.request.Request(
-        f"{url}{CHAT_PATH}",
-        data=payloads.request_body(False),
+        target,
+        data=payloads.request_body(False, model),
         headers={"Content-Type": "application/json", "Authorization": f"Bearer {AUTH}"},
     )
     with urllib.request.urlopen(request, timeout=30) as response:
         response.read()
+        headers: Message = response.headers
+        return headers
+
+
+def expect_first_attempt(headers: Message, first: str) -> None:
+    """The answer came from the chain's `first` target at its first attempt (x-mini-llm-target and
+    x-mini-llm-attempts): otherwise the run would time a fallback, not the fast path it is meant to show."""
+    got = headers.get("x-mini-llm-target"), headers.get("x-mini-llm-attempts")
+    if got != (first, "1"):
+        raise RuntimeError(f"answered by {got[0]} after {got[1]} attempt(s), not by {first} at once")
 
 
 def _idle(workdir: Path, opts: Options) -> list[dict[str, Any]]:
-    system = SYSTEMS[opts.idle_system]
+    system = table(opts.before)[opts.idle_system]
     if system.per_upstream is None:
         return []
     results = []
     with running(mock_upstream(free_port(), IDLE_TOKEN_DELAY), opts.load_cpu, workdir) as upstream:
         for count in opts.idle:
             with running(system.per_upstream(workdir, free_port(), upstream.url), opts.sut_cpu, workdir) as child:
-                _warm(child.url)
+                post(f"{child.url}{CHAT_PATH}")  # warm
                 body = payloads.request_body(True, max_tokens=1)
                 result = idle.measure(f"{child.url}{CHAT_PATH}", body, AUTH, count, child.pids, 30 + count / 100)
             log(
@@ -231,6 +248,45 @@ def _scaling(workdir: Path, raw: Upstream, opts: Options) -> list[dict[str, Any]
     return results
 
 
+def _fast_path(systems: dict[str, System], raw: Upstream, workdir: Path, opts: Options) -> list[dict[str, Any]]:
+    """Issue 11's before and after: the gateways of summary.FAST_PATH_SYSTEMS that the run has, all started
+    at once on the raw upstream and pinned alike; each round loads one after the other, the order rotating,
+    so a shared machine's drift lands on each alike. The summary pairs them round by round."""
+    names = [name for name in summary.FAST_PATH_SYSTEMS if name in opts.systems]
+    if summary.BEFORE not in names or len(names) < 2 or opts.rounds < 1:
+        return []
+    seconds = max(1, opts.duration // 2)
+    rounds: list[dict[str, Any]] = []
+    with contextlib.ExitStack() as stack:
+        children: dict[str, Child] = {}
+        for name in names:
+            launch = systems[name].per_upstream
+            assert launch is not None, name  # every fast-path system is a mini-llm serve
+            children[name] = stack.enter_context(running(launch(workdir, free_port(), raw.url), opts.sut_cpu, workdir))
+        targets = {name: children[name].url + systems[name].path for name in names}
+        models = {name: model_for(systems[name], "raw") for name in names}
+        for name in names:
+            first = systems[name].first_target
+            if first:
+                expect_first_attempt(post(targets[name], models[name]), first)
+            warm, _ = _load("wrk64", targets[name], models[name], opts.ttfb_concurrency, opts.warmup)
+            warm()
+        for index in range(opts.rounds):
+            turn = index % len(names)
+            measured: dict[str, Any] = {}
+            for name in names[turn:] + names[:turn]:
+                measured[name] = {}
+                for phase in FAST_PATH_PHASES:
+                    load, count = _load(phase, targets[name], models[name], opts.concurrency, seconds)
+                    measured[name][phase] = _measured(load, count, children[name].pids(), raw.pids(), opts.sut_cpu)
+            rounds.append(measured)
+            log(
+                f"fast path round {index + 1}/{opts.rounds}: "
+                + "; ".join(f"{name} {_describe('wrk64', measured[name]['wrk64'])}" for name in names)
+            )
+    return rounds
+
+
 @contextlib.contextmanager
 def _upstreams(workdir: Path, opts: Options) -> Iterator[dict[str, Upstream]]:
     with contextlib.ExitStack() as stack:
@@ -252,7 +308,13 @@ def run(opts: Options) -> dict[str, Any]:
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # for idle streams; children inherit it
     load_average = [round(x, 2) for x in os.getloadavg()]
-    results: dict[str, Any] = {"options": asdict(opts), "systems": {}, "idle": [], "scaling": []}
+    results: dict[str, Any] = {
+        "options": asdict(opts),
+        "systems": {},
+        "fast_path_rounds": [],
+        "idle": [],
+        "scaling": [],
+    }
     with tempfile.TemporaryDirectory(prefix="mini-llm-bench-") as tmp:
         workdir = Path(tmp)
         workdir.chmod(0o755)  # nginx workers run as an unprivileged user when we are root
@@ -260,9 +322,15 @@ def run(opts: Options) -> dict[str, Any]:
             results["upstreams"] = {
                 role: {"url": up.url, "cold_start_s": up.cold_start_s} for role, up in upstreams.items()
             }
+            systems = table(opts.before)
             for name in opts.systems:
-                log(f"{name}: {SYSTEMS[name].what}")
-                results["systems"][name] = _run_system(SYSTEMS[name], upstreams, workdir, opts)
+                log(f"{name}: {systems[name].what}")
+                results["systems"][name] = _run_system(systems[name], upstreams, workdir, opts)
+            try:
+                results["fast_path_rounds"] = _fast_path(systems, upstreams["raw"], workdir, opts)
+            except (StartError, RuntimeError, OSError) as exc:
+                log(f"fast path failed: {exc}")
+                results["fast_path_error"] = str(exc).splitlines()[0]
             if opts.scaling:
                 try:
                     results["scaling"] = _scaling(workdir, upstreams["raw"], opts)

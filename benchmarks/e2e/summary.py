@@ -1,4 +1,5 @@
-"""From raw results to the numbers the tables show: ratios to direct and nginx, added latency, the targets."""
+"""From raw results to the numbers the tables show: ratios to direct and nginx, added latency, the targets
+of issue 10, and issue 11's fast path (the gateway against its own earlier build)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,18 @@ UPSTREAMS: Final = ("mock", "raw")
 TARGET_UPSTREAM: Final = "raw"
 GATEWAY: Final = "mini-llm"  # the system the targets are about
 BASELINE: Final = "mini-llm-aiohttp"  # "today's": the same gateway on the aiohttp client
+BEFORE: Final = "mini-llm-before"  # the gateway at the revision before issue 11, same run
+CHAIN: Final = "mini-llm-chain"  # the gateway through a 2-target alias chain whose first target answers
+FAST_PATH_SYSTEMS: Final = (BEFORE, GATEWAY, CHAIN)  # loaded in turns, round after round (run._fast_path)
+# What the fast path compares: figure -> (phase, key) of each round's measurement.
+FAST_PATH_FIGURES: Final = {
+    "cpu_ms_req": ("wrk64", "sut_cpu_ms_per_request"),
+    "rps": ("wrk64", "rps"),
+    "cpu_ms_stream": ("streams", "sut_cpu_ms_per_request"),
+}
+# A median ratio within this of 1.0 is "nothing measurable": rounds of one build on a shared 2-core
+# machine differ by a few percent.
+NOISE: Final = 0.05
 
 Rows = dict[str, dict[str, float]]
 
@@ -185,10 +198,66 @@ TARGETS: Final[tuple[tuple[str, Evaluate], ...]] = (
 )
 
 
-def targets(results: dict[str, Any], rows: Rows) -> list[dict[str, Any]]:
-    """Each target of issue 10 for the gateway: its checks (value, limit) and whether all of them are met."""
+def _figure(measured: dict[str, Any], name: str, figure: str) -> float:
+    phase, key = FAST_PATH_FIGURES[figure]
+    value = measured.get(name, {}).get(phase, {}).get(key)
+    return float(value) if isinstance(value, int | float) else NAN
+
+
+def _median(values: list[float]) -> float:
+    kept = [value for value in values if not math.isnan(value)]
+    return statistics.median(kept) if kept else NAN
+
+
+def fast_path_medians(results: dict[str, Any]) -> Rows:
+    """Per fast-path system that ran: over the rounds, the median of each figure and of its ratio to
+    mini-llm-before's in the same round (`x_` keys; `_min` and `_max` their range, the noise)."""
+    rounds: list[dict[str, Any]] = results.get("fast_path_rounds", [])
+    out: Rows = {}
+    for name in FAST_PATH_SYSTEMS:
+        ran = [measured for measured in rounds if name in measured]
+        if not ran:
+            continue
+        row = {"rounds": float(len(ran))}
+        for figure in FAST_PATH_FIGURES:
+            row[figure] = _median([_figure(measured, name, figure) for measured in ran])
+            pairs = [ratio(_figure(measured, name, figure), _figure(measured, BEFORE, figure)) for measured in ran]
+            kept = [value for value in pairs if not math.isnan(value)]
+            row[f"x_{figure}"] = _median(kept)
+            row[f"x_{figure}_min"], row[f"x_{figure}_max"] = min(kept, default=NAN), max(kept, default=NAN)
+        out[name] = row
+    return out
+
+
+def _first_attempt(system: str) -> Evaluate:
+    """`system` over mini-llm-before, round by round, the median: CPU per request and per stream, and req/s,
+    each within NOISE of 1.0."""
+
+    def evaluate(results: dict[str, Any], rows: Rows) -> list[Check]:
+        medians = fast_path_medians(results).get(system, {})
+        return [
+            _at_most("CPU/req", medians.get("x_cpu_ms_req", NAN), 1 + NOISE),
+            _at_least("req/s", medians.get("x_rps", NAN), 1 - NOISE),
+            _at_most("CPU/stream", medians.get("x_cpu_ms_stream", NAN), 1 + NOISE),
+        ]
+
+    return evaluate
+
+
+# Issue 11: "a request that succeeds on its first attempt pays nothing measurable", before and after.
+FAST_PATH: Final[tuple[tuple[str, Evaluate], ...]] = (
+    (
+        f"first-attempt success costs nothing measurable: CPU/req and req/s of {GATEWAY} vs {BEFORE}",
+        _first_attempt(GATEWAY),
+    ),
+    (f"a 2-target alias chain whose first target answers, too: {CHAIN} vs {BEFORE}", _first_attempt(CHAIN)),
+)
+
+
+def judge(evaluations: tuple[tuple[str, Evaluate], ...], results: dict[str, Any], rows: Rows) -> list[dict[str, Any]]:
+    """Each labelled evaluation: its checks (value, limit) and whether all of them are met."""
     out = []
-    for label, evaluate in TARGETS:
+    for label, evaluate in evaluations:
         checks = evaluate(results, rows)
         out.append(
             {
@@ -201,3 +270,13 @@ def targets(results: dict[str, Any], rows: Rows) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+def targets(results: dict[str, Any], rows: Rows) -> list[dict[str, Any]]:
+    """Each target of issue 10 for the gateway."""
+    return judge(TARGETS, results, rows)
+
+
+def fast_path(results: dict[str, Any], rows: Rows) -> list[dict[str, Any]]:
+    """Issue 11's fast path: the gateway and its chain against the build before it, in the same run."""
+    return judge(FAST_PATH, results, rows)

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from . import litellm_venv, nginx, payloads, tensorzero_venv
+from . import before_venv, litellm_venv, nginx, payloads, tensorzero_venv
 from .procs import Launch
 
 _HERE: Final = Path(__file__).parent
 CHAT_PATH: Final = "/v1/chat/completions"
+CHAIN_MODEL: Final = "bench"  # what mini-llm-chain's clients send: an alias of two targets on one upstream
+Interpreter = Callable[[Path], str]  # the Python that runs a gateway, given the run's directory (for a build log)
 
 
 def mock_upstream(port: int, token_delay: float) -> Launch:
@@ -31,11 +34,19 @@ def raw_upstream(workdir: Path, port: int, token_delay: float = 0.0) -> Launch:
     return Launch("raw-upstream", argv, port)
 
 
-def gateway(name: str, client: str, pure: bool = False, workers: int = 1) -> Callable[[Path, int, str], Launch]:
-    """mini-llm serve with upstream client `client` (MINI_LLM_UPSTREAM_CLIENT) on either hot path."""
+def gateway(
+    name: str,
+    client: str,
+    pure: bool = False,
+    workers: int = 1,
+    env: Mapping[str, str] | None = None,
+    python: Interpreter | None = None,
+) -> Callable[[Path, int, str], Launch]:
+    """mini-llm serve with upstream client `client` (MINI_LLM_UPSTREAM_CLIENT) on either hot path, `env` on
+    top; run by this harness's Python (the working tree) unless `python` names another build."""
 
     def launch(workdir: Path, port: int, upstream: str) -> Launch:
-        env = {
+        settings = {
             "OPENAI_BASE_URL": f"{upstream}/v1",
             "OPENAI_API_KEY": "dummy-key",
             "MINI_LLM_NO_EXTENSIONS": "1" if pure else "0",
@@ -44,13 +55,31 @@ def gateway(name: str, client: str, pure: bool = False, workers: int = 1) -> Cal
             "MINI_LLM_UPSTREAM_POOL_LIMIT": "65535",
             "MINI_LLM_PORT_RETRIES": "0",
             "MINI_LLM_DRAIN_TIMEOUT": "1",
+            **(env or {}),
         }
-        argv = [sys.executable, "-m", "mini_llm.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
+        interpreter = python(workdir) if python else sys.executable
+        argv = [interpreter, "-m", "mini_llm.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
         hot_path = b'"hot_path":"python"' if pure else b'"hot_path":"cython"'
         expected = (hot_path, b'"openai":"%s"' % client.encode())  # /health's upstream_clients
-        return Launch(name, [*argv, "--workers", str(workers)], port, env, expect_in_health=expected)
+        return Launch(name, [*argv, "--workers", str(workers)], port, settings, expect_in_health=expected)
 
     return launch
+
+
+def chain_aliases(model: str = payloads.MODEL) -> str:
+    """MINI_LLM_MODEL_ALIASES for mini-llm-chain: CHAIN_MODEL falls back from `model` to `model`-b, both on
+    the one OpenAI upstream, so the first target always answers and only the chain's bookkeeping is added."""
+    return json.dumps({CHAIN_MODEL: [f"openai:{model}", f"openai:{model}-b"]})
+
+
+def at_revision(revision: str) -> Interpreter:
+    """The Python of the gateway built at `revision` (built on first use, in the cache, never in the run)."""
+
+    def python(workdir: Path) -> str:
+        _, interpreter = before_venv.ensure(revision, workdir / "mini-llm-before-install.log")
+        return str(interpreter)
+
+    return python
 
 
 def _nginx(workdir: Path, port: int, upstream: str) -> Launch:
@@ -74,17 +103,30 @@ class System:
     routed: Callable[[Path, int, dict[str, str]], Launch] | None = None
     path: str = CHAT_PATH
     model: str | None = payloads.MODEL
+    first_target: str | None = None  # checked before the load: this `provider:model` answers at once
 
 
-SYSTEMS: Final = {
-    system.name: system
-    for system in (
+def table(before: str = before_venv.DEFAULT) -> dict[str, System]:
+    """Every system by name, in the default order; mini-llm-before is the gateway at git revision `before`."""
+    systems = (
         System("direct", "no proxy: the client talks to the upstream (the baseline)"),
         System("nginx", "nginx proxy_pass, upstream keep-alive, proxy_buffering off", per_upstream=_nginx),
         System(
             "mini-llm",
             "mini-llm serve, compiled (Cython) hot path, its own upstream client",
             per_upstream=gateway("mini-llm", "fast"),
+        ),
+        System(
+            "mini-llm-before",
+            f"mini-llm at git revision {before} (its own venv and pins), as mini-llm otherwise",
+            per_upstream=gateway("mini-llm-before", "fast", python=at_revision(before)),
+        ),
+        System(
+            "mini-llm-chain",
+            f"mini-llm, clients send model {CHAIN_MODEL!r}: an alias of 2 targets whose first answers",
+            per_upstream=gateway("mini-llm-chain", "fast", env={"MINI_LLM_MODEL_ALIASES": chain_aliases()}),
+            model=CHAIN_MODEL,
+            first_target=f"openai:{payloads.MODEL}",
         ),
         System(
             "mini-llm-aiohttp",
@@ -111,4 +153,7 @@ SYSTEMS: Final = {
             model=None,
         ),
     )
-}
+    return {system.name: system for system in systems}
+
+
+NAMES: Final = tuple(table())

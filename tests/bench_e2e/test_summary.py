@@ -143,7 +143,10 @@ def test_targets_table_prints_value_limit_and_verdict() -> None:
     results = _results()
     rows = summary.metrics(results)
     text = report.markdown(
-        {**results, "finished": "now", "argv": "--quick", "machine": _machine()}, rows, summary.targets(results, rows)
+        {**results, "finished": "now", "argv": "--quick", "machine": _machine()},
+        rows,
+        summary.targets(results, rows),
+        summary.fast_path(results, rows),
     )
     assert "| CPU per non-stream request <= 0.5x today's (x mini-llm-aiohttp) | raw 0.40 (<= 0.50) | met |" in text
     assert "| --workers 2, unpinned, vs one worker >= 1.7x req/s | raw 1.50 (>= 1.70) | **not met** |" in text
@@ -153,12 +156,83 @@ def test_targets_table_prints_value_limit_and_verdict() -> None:
     assert "| --workers 2 | 0,1 | 9,000 | 10.00 / 20.00 | 0.100 | 0.90 | 0 |" in text
 
 
+def _round(before: float, gateway: float, chain: float) -> dict[str, Any]:
+    """One fast-path round: each system at `x` req/s and 1/`x` ms CPU per request and per stream."""
+    figures = {"mini-llm-before": before, "mini-llm": gateway, "mini-llm-chain": chain}
+    return {
+        name: {"wrk64": _wrk(1000 * x, 0.1 / x, 10.0), "streams": _streams(100 * x, 0.3 / x)}
+        for name, x in figures.items()
+    }
+
+
+def _before_and_after() -> dict[str, Any]:
+    results = _results()
+    results["options"]["before"] = "2f4dc1d"
+    results["systems"]["mini-llm-before"] = _system(12500, 0.08, 0.30, 1050, 0.3)
+    results["systems"]["mini-llm-chain"] = _system(11500, 0.088, 0.31, 1000, 0.3)
+    # The machine drifts (round 2 is slow for everyone): pairing within a round cancels it.
+    results["fast_path_rounds"] = [_round(10, 10, 9), _round(5, 4.9, 4.5), _round(10, 10.2, 9.5)]
+    return results
+
+
+def test_fast_path_pairs_each_round_with_the_build_before_and_takes_medians() -> None:
+    medians = summary.fast_path_medians(_before_and_after())
+    assert list(medians) == ["mini-llm-before", "mini-llm", "mini-llm-chain"]
+    gateway = medians["mini-llm"]
+    assert gateway["rounds"] == 3
+    assert gateway["rps"] == pytest.approx(10000)  # median of 10,000, 4,900, 10,200
+    assert gateway["x_rps"] == pytest.approx(1.0)  # median of 1.0, 0.98, 1.02
+    assert [gateway["x_rps_min"], gateway["x_rps_max"]] == pytest.approx([0.98, 1.02])
+    assert gateway["x_cpu_ms_req"] == pytest.approx(1.0)
+    assert medians["mini-llm-chain"]["x_rps"] == pytest.approx(0.9)
+    assert medians["mini-llm-chain"]["x_cpu_ms_stream"] == pytest.approx(10 / 9)
+    assert medians["mini-llm-before"]["x_rps"] == 1.0
+
+
+def test_fast_path_holds_the_gateway_and_its_chain_to_the_build_before() -> None:
+    results = _before_and_after()
+    fast = summary.fast_path(results, summary.metrics(results))
+    assert [t["target"] for t in fast] == [label for label, _ in summary.FAST_PATH]
+    assert [[(c["where"], round(c["value"], 4), c["limit"], c["met"]) for c in t["checks"]] for t in fast] == [
+        [("CPU/req", 1.0, 1.05, True), ("req/s", 1.0, 0.95, True), ("CPU/stream", 1.0, 1.05, True)],
+        [("CPU/req", 1.1111, 1.05, False), ("req/s", 0.9, 0.95, False), ("CPU/stream", 1.1111, 1.05, False)],
+    ]
+    assert [t["met"] for t in fast] == [True, False]
+
+
+def test_fast_path_section_only_when_the_build_before_ran() -> None:
+    results = _before_and_after()
+    rows = summary.metrics(results)
+    page = {**results, "finished": "now", "argv": "", "machine": _machine()}
+    text = report.markdown(page, rows, [], summary.fast_path(results, rows))
+    assert "## Fast path: before and after" in text
+    assert "mini-llm-before is the gateway at git revision `2f4dc1d`" in text
+    assert "| mini-llm | 3 | 10,000 | 0.010 | 0.030 | 1.00 (0.98-1.02) | 1.00 (0.98-1.02) | 1.00 (0.98-1.02) |" in text
+    assert (
+        "| first-attempt success costs nothing measurable: CPU/req and req/s of mini-llm vs mini-llm-before"
+        " | CPU/req 1.00 (<= 1.05); req/s 1.00 (>= 0.95); CPU/stream 1.00 (<= 1.05) | met |"
+    ) in text
+    for measured in results["fast_path_rounds"]:
+        del measured["mini-llm-before"]
+    rows = summary.metrics(results)
+    fast = summary.fast_path(results, rows)
+    assert not any(t["met"] for t in fast)  # no build before to compare with: nothing is shown as met
+    assert "## Fast path" not in report.markdown(page, rows, [], fast)
+
+
+def test_a_chain_that_loses_a_stream_fails_the_run() -> None:
+    results = _before_and_after()
+    assert report.failures(results) == []
+    results["systems"]["mini-llm-chain"]["sessions"]["raw"]["streams"]["whole"] = 9
+    assert report.failures(results) == ["mini-llm-chain: lost streams or failed requests"]
+
+
 def test_a_shared_core_is_flagged() -> None:
     results = _results()
     results["systems"]["mini-llm"]["sessions"]["raw"]["streams"]["sut_core_other"] = 0.4
     rows = summary.metrics(results)
     assert rows["mini-llm"]["other_core_max"] == 0.4
-    text = report.markdown({**results, "finished": "now", "argv": "", "machine": _machine()}, rows, [])
+    text = report.markdown({**results, "finished": "now", "argv": "", "machine": _machine()}, rows, [], [])
     assert "- mini-llm: other processes took up to 0.40 of its core" in text
     assert "- nginx: other processes" not in text
 
