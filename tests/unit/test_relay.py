@@ -344,3 +344,55 @@ def test_the_scrub_keeps_nothing_of_the_last_read_while_the_provider_is_silent()
 
     retained = retained_while_the_provider_is_silent(consume, [b"a" * size], b"b")
     assert retained < size // 2, retained
+
+
+def _opening(chunks: list[bytes], protocol: Dialect = "openai") -> tuple[bytes, EventRelay, list[bytes]]:
+    """EventRelay.first over `chunks`: what it returns, the relay, and the chunks it left unread."""
+    left = list(chunks)
+
+    async def source() -> AsyncIterator[bytes]:
+        while left:
+            yield left.pop(0)
+
+    async def run() -> tuple[bytes, EventRelay]:
+        with OpenStreams(64 * 1024 * 1024).open() as stream:
+            relay = EventRelay(StreamObserver(protocol), None, stream)
+            return await relay.first(source()), relay
+
+    first, relay = asyncio.run(run())
+    return first, relay, left
+
+
+class TestTheCommitPoint:
+    """EventRelay.first reads a stream up to its first complete event: nothing further, nothing lost."""
+
+    def test_stops_at_the_first_event_and_keeps_comments_before_it(self) -> None:
+        chunks = [b": keep-alive\n\n", b'data: {"choices":[]', b"}\n\ndata: {", b'"later":1}\n\n']
+        first, relay, left = _opening(chunks)
+        assert first == b': keep-alive\n\ndata: {"choices":[]}\n\n'  # the partial `data: {` waits in the relay
+        assert left == [b'"later":1}\n\n']
+        assert (relay.observer.events, relay.observer.error) == (1, False)
+
+    @pytest.mark.parametrize(
+        ("protocol", "event"),
+        [
+            ("anthropic", b'event: error\ndata: {"type":"error","error":{"type":"overloaded_error"}}\n\n'),
+            ("openai", b'data: {"error":{"message":"overloaded","type":"server_error"}}\n\n'),
+        ],
+    )
+    def test_an_error_as_the_first_event_is_seen(self, protocol: Dialect, event: bytes) -> None:
+        first, relay, _ = _opening([event, b"data: more\n\n"], protocol)
+        assert first == event
+        assert relay.observer.error
+
+    def test_comments_alone_commit_once_they_add_up(self) -> None:
+        comment = b": " + b"p" * 1022 + b"\n\n"  # 1 KiB
+        chunks = [comment] * 100
+        first, relay, left = _opening(chunks)
+        assert relay.observer.events == 0
+        assert 64 * 1024 < len(first) <= 65 * 1024  # no more than the limit and one piece
+        assert len(left) == 100 - len(first) // len(comment)
+
+    def test_an_empty_stream_ends_the_opening(self) -> None:
+        first, relay, left = _opening([b": only a comment\n\n"])
+        assert (first, left, relay.observer.events) == (b": only a comment\n\n", [], 0)

@@ -45,6 +45,9 @@ class Answer(Protocol):
         """A stream whose first event is an error: retryable, though its status is 200."""
         ...
 
+    @property
+    def target(self) -> Target: ...
+
     def discard(self) -> None: ...
 
 
@@ -54,18 +57,19 @@ A = TypeVar("A", bound=Answer)
 class AttemptRecord(NamedTuple):
     """One upstream request, for the access log and for the message when everything failed.
 
-    A named tuple: one is made per request, and a frozen dataclass costs several times as much to build.
+    A named tuple, and the target's label made only when it is shown: one is made per request.
     """
 
-    target: str  # provider:model
+    provider: str
+    model: str
     key: int | None  # the key's 1-based number in its provider's list; None for a keyless provider
-    outcome: str  # the status, or what went wrong: "timeout", "unreachable", "error-event"
+    outcome: int | str  # the status, or what went wrong: "timeout", "unreachable", "error-event"
     ms: float
     detail: str = ""  # the gateway's safe message for a failure that had no answer
 
     def log_entry(self) -> str:
         key = "" if self.key is None else f" key{self.key}"
-        return f"{self.target}{key} {self.outcome} {self.ms:.1f}ms"
+        return f"{label(self.provider, self.model)}{key} {self.outcome} {self.ms:.1f}ms"
 
     def describe(self, lead: str) -> str:
         """For a client: the target, the key's number, what happened and how long it took.
@@ -74,7 +78,7 @@ class AttemptRecord(NamedTuple):
         """
         key = "" if self.key is None else f" key {self.key}"
         detail = f": {self.detail}" if self.detail and self.detail != lead else ""
-        return f"{self.target}{key} {self.outcome} after {self.ms:.0f} ms{detail}"
+        return f"{label(self.provider, self.model)}{key} {self.outcome} after {self.ms:.0f} ms{detail}"
 
 
 class FailoverRun:
@@ -94,11 +98,11 @@ class FailoverRun:
         return fields
 
 
-def _label(provider: Provider, model: str) -> str:
+def label(provider: str, model: str) -> str:
     """`provider:model` for the log and messages; a client's model name is cut (it may be megabytes)."""
     if len(model) > CLIP_CHARS:
         model = f"{model[:CLIP_CHARS]}..."
-    return f"{provider.name}:{model}"
+    return f"{provider}:{model}"
 
 
 def _earliest_reason(pool: KeyPool, refused: Collection[int]) -> str:
@@ -159,8 +163,10 @@ class Failover:
                 breaker = self.breakers.get(provider.name, model)
                 if not breaker.allow():
                     free_in = breaker.retry_in()
-                    outcome.circuit_free_in = min(free_in, outcome.circuit_free_in or math.inf)
-                    run.skipped.append(f"{_label(provider, model)} circuit open for {free_in:.1f}s")
+                    outcome.circuit_free_in = min(
+                        free_in, math.inf if outcome.circuit_free_in is None else outcome.circuit_free_in
+                    )
+                    run.skipped.append(f"{label(provider.name, model)} circuit open for {free_in:.1f}s")
                     continue
                 committed = await self._target(provider, model, breaker, attempt, run, outcome, deadline)
                 if committed is not None:
@@ -173,6 +179,7 @@ class Failover:
             raise
         if outcome.last is not None:
             last: A = outcome.last  # type: ignore[assignment]  # only answers of `attempt` are kept
+            run.answered_by = last.target  # every target failed: this answer is relayed as it came
             return last
         raise self._nothing_answered(outcome, run)
 
@@ -189,7 +196,7 @@ class Failover:
         """Attempts on one target until one commits (returned) or the target is given up (None)."""
         settings, clock = self._settings, self._clock
         pool = self.pools[provider.name]
-        label = _label(provider, model)
+        name = provider.name
         retries = settings.retries
         refused: set[int] = set()  # keys that got 401/403 in this request
         limited: set[int] = set()  # keys that got 429 since the last wait
@@ -206,9 +213,11 @@ class Failover:
                         limited.clear()
                         await self._sleep(free_in)
                         continue
-                    outcome.cooling_free_in = min(free_in, outcome.cooling_free_in or math.inf)
+                    outcome.cooling_free_in = min(
+                        free_in, math.inf if outcome.cooling_free_in is None else outcome.cooling_free_in
+                    )
                     outcome.cooling_reason = _earliest_reason(pool, refused)
-                    run.skipped.append(f"{label} every key cooling for {free_in:.1f}s")
+                    run.skipped.append(f"{label(name, model)} every key cooling for {free_in:.1f}s")
                     return None
                 if run.records and clock() >= deadline:
                     return None
@@ -222,7 +231,7 @@ class Failover:
                     failure = exc.with_traceback(None)
                     ms = (clock() - began) * 1000
                     kind = "timeout" if isinstance(exc, UpstreamTimeout) else "unreachable"
-                    run.records.append(AttemptRecord(label, number, kind, ms, failure.message))
+                    run.records.append(AttemptRecord(name, model, number, kind, ms, failure.message))
                     outcome.failure = failure
                     breaker.failed()
                     verdict = True
@@ -231,7 +240,7 @@ class Failover:
                     status = answer.status
                     ms = (clock() - began) * 1000
                     run.records.append(
-                        AttemptRecord(label, number, "error-event" if answer.error_event else str(status), ms)
+                        AttemptRecord(name, model, number, "error-event" if answer.error_event else status, ms)
                     )
                     if status in (401, 403):
                         # A key problem, not the request's: the next key at once, and no retry spent.

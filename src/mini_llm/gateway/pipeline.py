@@ -97,6 +97,7 @@ class _Attempt:
     """One attempt's answer (implements failover.Answer); a stream's is read up to its first event."""
 
     __slots__ = ("first", "relay", "response", "source", "target")
+    target: Target
 
     def __init__(
         self,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Final
 
 from mini_llm.asgi import Headers, Send
 from mini_llm.errors import Dialect, GatewayError, UpstreamUnreachable, stream_error_event
@@ -22,6 +23,10 @@ _STREAM_HEADERS: Headers = [
     (b"x-accel-buffering", b"no"),
     VARY_ORIGIN,
 ]
+
+
+# The most a stream's opening may hold in comments before its first event: past it, the stream commits.
+FIRST_READ_BYTES: Final = 64 * 1024
 
 
 def _is_cut_event(tail: bytearray) -> bool:
@@ -110,12 +115,16 @@ class EventRelay:
         """
         observer = self.observer
         out: list[bytes] = []
+        size = 0
         async for chunk in chunks:
             piece = self.feed(chunk)
             del chunk
             if piece is not None:
                 out.append(piece)
-            if observer.events:
+                size += len(piece)
+            # Comments alone (keep-alives before the first token) commit the stream once they add up: the
+            # provider is evidently streaming, and what waits here is in no budget.
+            if observer.events or size > FIRST_READ_BYTES:
                 break
         return b"".join(out)
 
