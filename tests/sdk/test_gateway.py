@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import MappingProxyType
 
 import anthropic
 import openai
@@ -84,6 +85,14 @@ def test_config_mapping_and_aliases_reach_the_gateway() -> None:
         models = {model["id"] for model in get_json(f"{gateway.openai_base_url}/models")["data"]}
         assert {"fast", "m1", "mock"} <= models
         assert chat(gateway.openai_base_url, "fast") == ANSWER
+
+
+def test_a_chain_alias_falls_back_from_a_provider_that_is_down() -> None:
+    config = {"providers": {"local": {"base_url": "http://127.0.0.1:9/v1"}}}  # port 9: nothing listens
+    weighted = MappingProxyType({"targets": ["mock:mock"], "weights": (1,)})  # any mapping, any sequence
+    with Gateway(config=config, aliases={"chain": ("local:m1", "mock:mock"), "spread": weighted}) as gateway:
+        assert chat(gateway.openai_base_url, "chain") == ANSWER
+        assert chat(gateway.openai_base_url, "spread") == ANSWER
 
 
 def test_inherit_env_false_drops_settings_and_provider_keys(monkeypatch: pytest.MonkeyPatch) -> None:

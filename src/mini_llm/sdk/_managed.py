@@ -7,7 +7,7 @@ import atexit
 import json
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -18,6 +18,15 @@ from mini_llm.sdk._supervisor import Supervisor, url_of
 
 # Strong references: a gateway started and then dropped must still be stopped at exit.
 _running: set[_Blocking | _Awaitable] = set()
+
+
+def _as_json(value: object) -> object:
+    """What json.dumps cannot write itself: any other mapping as a dict, any other sequence as a list."""
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, Sequence):
+        return list(value)
+    raise TypeError(f"an alias target must be a string, a list of strings or a table, not {type(value).__name__}")
 
 
 @atexit.register
@@ -146,7 +155,7 @@ class _GatewayOptions(_Managed):
         *,
         env: Mapping[str, str] | None = None,
         config: str | os.PathLike[str] | Mapping[str, Any] | None = None,
-        aliases: Mapping[str, str] | None = None,
+        aliases: Mapping[str, str | Sequence[str] | Mapping[str, Any]] | None = None,
         workers: int | None = None,
         no_extensions: bool | None = None,
         restart_on_crash: bool = False,
@@ -156,7 +165,7 @@ class _GatewayOptions(_Managed):
     ) -> None:
         child_env = dict(env or {})
         if aliases is not None:
-            child_env["MINI_LLM_MODEL_ALIASES"] = json.dumps(dict(aliases))
+            child_env["MINI_LLM_MODEL_ALIASES"] = json.dumps(dict(aliases), default=_as_json)
         if no_extensions is not None:
             child_env["MINI_LLM_NO_EXTENSIONS"] = "1" if no_extensions else "0"
         # A mapping is turned into TOML now, so a value TOML cannot hold fails here, not at start().
@@ -187,7 +196,8 @@ class Gateway(_GatewayOptions, _Blocking):
     `port=None` picks a free port; `.url` is the real one. `env` is merged over os.environ for the
     child (`inherit_env=False`: over os.environ without MINI_LLM_* settings and built-in provider
     variables such as OPENAI_API_KEY); `config` is a TOML file path or a mapping in the config
-    file's shape; `aliases` maps alias -> "provider:model" (MINI_LLM_MODEL_ALIASES, replacing the file's table). start()
+    file's shape; `aliases` maps alias -> "provider:model", a list of them (a fallback chain) or
+    {"targets": [...], "weights": [...]} (MINI_LLM_MODEL_ALIASES, replacing the file's table). start()
     returns once the child wrote its ready file and answers /health, or raises GatewayStartError
     (exit status and last stderr lines) after `startup_timeout` seconds or when the child exits.
 
