@@ -355,7 +355,7 @@ class Settings:
     )
     key_auth_cooldown: float = _setting(
         "MINI_LLM_KEY_AUTH_COOLDOWN",
-        _seconds,  # 0: keys never cool (a failing key is still skipped for the rest of that request)
+        _seconds,  # 0: keys never cool (a refused key is still skipped for the rest of that request)
         DEFAULT_KEY_AUTH_COOLDOWN,
         show=_in_seconds,
         key="auth_cooldown",
@@ -363,7 +363,7 @@ class Settings:
     )
     key_rate_limit_cooldown: float = _setting(
         "MINI_LLM_KEY_RATE_LIMIT_COOLDOWN",
-        _seconds,  # 0: keys never cool (a failing key is still skipped for the rest of that request)
+        _seconds,  # 0: keys never cool (a rate-limited key is tried again after a backoff, as a retry)
         DEFAULT_KEY_RATE_LIMIT_COOLDOWN,
         show=_in_seconds,
         key="rate_limit_cooldown",

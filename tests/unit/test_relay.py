@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 import pytest
 
 from mini_llm.asgi import Message, Receive
-from mini_llm.errors import Dialect
+from mini_llm.errors import Dialect, UpstreamUnreachable
 from mini_llm.gateway.disconnect import DisconnectWatch
 from mini_llm.gateway.observer import StreamObserver
 from mini_llm.gateway.open_streams import OpenStreams
@@ -393,6 +393,30 @@ class TestTheCommitPoint:
         assert 64 * 1024 < len(first) <= 65 * 1024  # no more than the limit and one piece
         assert len(left) == 100 - len(first) // len(comment)
 
-    def test_an_empty_stream_ends_the_opening(self) -> None:
-        first, relay, left = _opening([b": only a comment\n\n"])
-        assert (first, left, relay.observer.events) == (b": only a comment\n\n", [], 0)
+    @pytest.mark.parametrize("chunks", [[], [b": only a comment\n\n"], [b'data: {"cut":']])
+    def test_a_stream_that_ends_before_its_first_event_is_a_failure_to_retry(self, chunks: list[bytes]) -> None:
+        with pytest.raises(UpstreamUnreachable, match="ended the stream before its first event"):
+            _opening(chunks)
+
+    def test_a_stream_that_never_sends_an_event_ends_with_an_error_event(self) -> None:
+        bodies, closed = _relay([b": ping\n\n"])
+        assert closed and bodies[0] == b": ping\n\n"
+        assert bodies[-1].startswith(b'data: {"error":{"message":"the provider ended the stream without sending an')
+
+
+@pytest.mark.parametrize(
+    ("data", "error"),
+    [
+        ('{"error":{"message":"overloaded"}}', True),
+        ('{ "error": {"message": "overloaded"} }', True),
+        ('{"id":"c1","object":"chat.completion.chunk","error":{"message":"upstream failed"}}', True),
+        ('{"choices":[{"delta":{"content":"error"}}]}', False),  # the word as content is no error
+        ('{"choices":[{"delta":{"content":"\\"error\\": none"}}]}', False),
+        ('{"error":null,"choices":[]}', False),
+    ],
+)
+def test_an_openai_error_chunk_in_any_shape_is_seen(data: str, error: bool) -> None:
+    observer = StreamObserver("openai")
+    observer.observe(_event(data))
+    assert observer.error is error
+    assert observer.malformed == 0

@@ -28,6 +28,9 @@ from mini_llm.providers import Hop, Provider, Target
 # The longest a 429's `retry-after` benches a key: a provider asking for an hour (a daily quota) gets
 # its key tried again after this, rather than never.
 LONGEST_RATE_LIMIT_COOLDOWN: Final = 300.0
+# Added to a wait for a cooling key: the loop's timers may fire a little early (uvloop rounds to milliseconds),
+# and a key still cooling by a hair would cost another retry.
+WAKE_SLACK: Final = 0.005
 _NO_SLOTS: Final[frozenset[int]] = frozenset()
 
 
@@ -49,6 +52,11 @@ class Answer(Protocol):
     def target(self) -> Target: ...
 
     def discard(self) -> None: ...
+
+    async def detach(self) -> GatewayError | None:
+        """Free the provider's connection while this failed answer waits to be relayed, should nothing better
+        come: a small body is read into memory. Returns the error if reading it failed (then it is discarded)."""
+        ...
 
 
 A = TypeVar("A", bound=Answer)
@@ -82,20 +90,47 @@ class AttemptRecord(NamedTuple):
 
 
 class FailoverRun:
-    """One request's attempts: what the loop did, read by the access log and the answer's headers."""
+    """One request's attempts, read by the access log and the answer's headers, and what the loop keeps
+    across targets for the answer when every one fails.
 
-    __slots__ = ("answered_by", "records", "skipped")
+    The fields written only when something fails are class-level defaults: a first-attempt success sets
+    none of them.
+    """
+
+    answered_by: Target | None = None
+    skipped: tuple[str, ...] = ()  # targets not tried, and why ("openai:gpt-4o circuit open for 3.0s")
+    last: Answer | None = None  # the last answer a provider gave, kept unread to relay
+    failure: GatewayError | None = None  # the last failure that had no answer
+    cooling_free_in: float | None = None  # a target skipped because every key cools: when one frees
+    cooling_reason = "rate_limit"
+    circuit_free_in: float | None = None  # a target skipped for its open breaker: when it may probe
+    retry_after: int | None = None  # for a relayed 429 without its own: when a key of its provider frees up
 
     def __init__(self) -> None:
         self.records: list[AttemptRecord] = []
-        self.skipped: list[str] = []  # targets not tried, and why ("openai:gpt-4o circuit open")
-        self.answered_by: Target | None = None
 
     def log_fields(self) -> str:
         fields = f"attempts=[{'; '.join(record.log_entry() for record in self.records)}]"
         if self.skipped:
             fields += f" skipped=[{'; '.join(self.skipped)}]"
         return fields
+
+    def skip(self, why: str) -> None:
+        self.skipped = (*self.skipped, why)
+
+    async def keep(self, answer: Answer) -> None:
+        """A failed answer, kept (detached from its connection) to relay should nothing better come.
+
+        The one it replaces is let go. If its body cannot be read, it counts as a failure without an answer.
+        """
+        if self.last is not None:
+            self.last.discard()
+            self.last = None
+        broken = await answer.detach()
+        if broken is None:
+            self.last = answer
+        else:
+            self.failure = broken
 
 
 def label(provider: str, model: str) -> str:
@@ -109,24 +144,6 @@ def _earliest_reason(pool: KeyPool, refused: Collection[int]) -> str:
     """Why the key that frees first is cooling: "auth" (401/403) or "rate_limit" (429)."""
     cooling = [(left, reason) for slot, reason, left in pool.cooling() if slot not in refused]
     return min(cooling)[1] if cooling else "rate_limit"
-
-
-class _Outcome:
-    """Why a request ended without a committed answer, kept across targets for the final error."""
-
-    __slots__ = ("circuit_free_in", "cooling_free_in", "cooling_reason", "failure", "last")
-
-    def __init__(self) -> None:
-        self.last: Answer | None = None  # the last answer a provider gave, kept unread to relay
-        self.failure: GatewayError | None = None  # the last failure that had no answer
-        self.cooling_free_in: float | None = None  # a target skipped because every key cools: when one frees
-        self.cooling_reason = "rate_limit"
-        self.circuit_free_in: float | None = None  # a target skipped for its open breaker: when it may probe
-
-    def keep(self, answer: Answer) -> None:
-        if self.last is not None:
-            self.last.discard()
-        self.last = answer
 
 
 class Failover:
@@ -157,31 +174,33 @@ class Failover:
         not returned is discarded, so nothing is left open behind it.
         """
         deadline = self._clock() + self._settings.retry_budget
-        outcome = _Outcome()
         try:
             for provider, model in hops:
-                breaker = self.breakers.get(provider.name, model)
+                # A client's model may be megabytes: the breaker map keys on its first CLIP_CHARS characters.
+                breaker = self.breakers.get(provider.name, model[:CLIP_CHARS])
                 if not breaker.allow():
                     free_in = breaker.retry_in()
-                    outcome.circuit_free_in = min(
-                        free_in, math.inf if outcome.circuit_free_in is None else outcome.circuit_free_in
-                    )
-                    run.skipped.append(f"{label(provider.name, model)} circuit open for {free_in:.1f}s")
+                    run.circuit_free_in = min(free_in, math.inf if run.circuit_free_in is None else run.circuit_free_in)
+                    run.skip(f"{label(provider.name, model)} circuit open for {free_in:.1f}s")
                     continue
-                committed = await self._target(provider, model, breaker, attempt, run, outcome, deadline)
+                committed = await self._target(provider, model, breaker, attempt, run, deadline)
                 if committed is not None:
                     return committed
                 if self._clock() >= deadline and run.records:
                     break  # the budget ran out: no further target is tried
         except BaseException:
-            if outcome.last is not None:
-                outcome.last.discard()
+            if run.last is not None:
+                run.last.discard()
             raise
-        if outcome.last is not None:
-            last: A = outcome.last  # type: ignore[assignment]  # only answers of `attempt` are kept
+        if run.last is not None:
+            last: A = run.last  # type: ignore[assignment]  # only answers of `attempt` are kept
             run.answered_by = last.target  # every target failed: this answer is relayed as it came
+            if last.status == 429 and retry_after(last.headers) is None:
+                frees_in = self.pools[last.target.provider.name].free_in()
+                if frees_in:
+                    run.retry_after = max(1, math.ceil(frees_in))
             return last
-        raise self._nothing_answered(outcome, run)
+        raise self._nothing_answered(run)
 
     async def _target(
         self,
@@ -190,7 +209,6 @@ class Failover:
         breaker: Breaker,
         attempt: Callable[[Target], Awaitable[A]],
         run: FailoverRun,
-        outcome: _Outcome,
         deadline: float,
     ) -> A | None:
         """Attempts on one target until one commits (returned) or the target is given up (None)."""
@@ -209,15 +227,18 @@ class Failover:
                     if free_in is None:
                         return None  # every key was refused: the next target
                     if retries and free_in <= settings.retry_after_max and clock() + free_in <= deadline:
-                        retries -= 1  # waiting out a cooling key is one of the retries
+                        # Waiting out a cooling key is one of the retries, and never shorter than its backoff
+                        # (with cooldowns off, a key is free at once).
+                        delay = backoff(
+                            settings.retries - retries, settings.backoff_base, settings.backoff_max, self._rng
+                        )
+                        retries -= 1
                         limited.clear()
-                        await self._sleep(free_in)
+                        await self._sleep(max(free_in + WAKE_SLACK, delay))
                         continue
-                    outcome.cooling_free_in = min(
-                        free_in, math.inf if outcome.cooling_free_in is None else outcome.cooling_free_in
-                    )
-                    outcome.cooling_reason = _earliest_reason(pool, refused)
-                    run.skipped.append(f"{label(name, model)} every key cooling for {free_in:.1f}s")
+                    run.cooling_free_in = min(free_in, math.inf if run.cooling_free_in is None else run.cooling_free_in)
+                    run.cooling_reason = _earliest_reason(pool, refused)
+                    run.skip(f"{label(name, model)} every key cooling for {free_in:.1f}s")
                     return None
                 if run.records and clock() >= deadline:
                     return None
@@ -232,21 +253,20 @@ class Failover:
                     ms = (clock() - began) * 1000
                     kind = "timeout" if isinstance(exc, UpstreamTimeout) else "unreachable"
                     run.records.append(AttemptRecord(name, model, number, kind, ms, failure.message))
-                    outcome.failure = failure
+                    run.failure = failure
                     breaker.failed()
                     verdict = True
                     wait = None
                 else:
-                    status = answer.status
+                    status, error_event = answer.status, answer.error_event
                     ms = (clock() - began) * 1000
-                    run.records.append(
-                        AttemptRecord(name, model, number, "error-event" if answer.error_event else status, ms)
-                    )
-                    if status in (401, 403):
-                        # A key problem, not the request's: the next key at once, and no retry spent.
+                    run.records.append(AttemptRecord(name, model, number, "error-event" if error_event else status, ms))
+                    if status in (401, 403) and key is not None:
+                        # A key problem, not the request's: the next key at once, and no retry spent. A provider
+                        # without keys (a local server) has no key to swap: its 401 or 403 is the answer.
                         pool.cool(slot, settings.key_auth_cooldown, "auth")
                         refused.add(slot)
-                        outcome.keep(answer)
+                        await run.keep(answer)
                         continue
                     if status == 429:
                         asked = retry_after(answer.headers)
@@ -257,9 +277,9 @@ class Failover:
                         )
                         pool.cool(slot, cooldown, "rate_limit")
                         limited.add(slot)
-                        outcome.keep(answer)
+                        await run.keep(answer)
                         continue
-                    if not answer.error_event and (
+                    if not error_event and (
                         status not in RETRYABLE_STATUSES or should_retry_header(answer.headers) is False
                     ):
                         if status < 500:
@@ -268,18 +288,18 @@ class Failover:
                             breaker.failed()
                         verdict = True
                         run.answered_by = target
-                        if outcome.last is not None:
-                            outcome.last.discard()
-                            outcome.last = None
+                        if run.last is not None:
+                            run.last.discard()
+                            run.last = None
                         return answer
                     breaker.failed()
                     verdict = True
-                    outcome.keep(answer)
+                    await run.keep(answer)
                     wait = retry_after(answer.headers)
                 # A retryable failure: the same target again after a backoff, if a retry and the budget allow.
                 if not retries or breaker.state != "closed":
                     return None
-                delay = backoff(settings.retries - retries, settings.backoff_base, settings.backoff_max, self._rng)
+                delay = self._backoff(settings.retries - retries)
                 if wait is not None:
                     if wait > settings.retry_after_max:
                         return None
@@ -293,20 +313,24 @@ class Failover:
             if not verdict:
                 breaker.released()
 
-    def _nothing_answered(self, outcome: _Outcome, run: FailoverRun) -> GatewayError:
+    def _backoff(self, retry: int) -> float:
+        settings = self._settings
+        return backoff(retry, settings.backoff_base, settings.backoff_max, self._rng)
+
+    def _nothing_answered(self, run: FailoverRun) -> GatewayError:
         """The error when no provider answered: why, and when to come back."""
-        if outcome.failure is not None:
+        if run.failure is not None:
             # The last failure's own words first, then every attempt: target, key, what happened, how long.
-            lead = outcome.failure.message
+            lead = run.failure.message
             count = len(run.records)
             listed = "; ".join(record.describe(lead) for record in run.records)
             skipped = f"; skipped {', '.join(run.skipped)}" if run.skipped else ""
             message = f"{lead} [{count} attempt{'' if count == 1 else 's'}: {listed}{skipped}]"
-            timed_out = isinstance(outcome.failure, UpstreamTimeout)
+            timed_out = isinstance(run.failure, UpstreamTimeout)
             error: GatewayError = UpstreamTimeout(message) if timed_out else UpstreamUnreachable(message)
-        elif outcome.cooling_free_in is not None:
-            seconds = max(1, math.ceil(outcome.cooling_free_in))
-            if outcome.cooling_reason == "auth":
+        elif run.cooling_free_in is not None:
+            seconds = max(1, math.ceil(run.cooling_free_in))
+            if run.cooling_reason == "auth":
                 error = GatewayError(
                     503,
                     f"no usable provider key: {', '.join(run.skipped)} after the provider refused them (401/403); "
@@ -321,7 +345,7 @@ class Failover:
                 )
             error.headers.append((b"retry-after", str(seconds).encode()))
         else:
-            seconds = max(1, math.ceil(outcome.circuit_free_in or 1))
+            seconds = max(1, math.ceil(run.circuit_free_in or 1))
             error = GatewayError(
                 503,
                 f"every target is failing: {', '.join(run.skipped)} (MINI_LLM_BREAKER_FAILURES)",

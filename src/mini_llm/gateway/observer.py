@@ -19,8 +19,13 @@ class _AnthropicStart(msgspec.Struct):
     message: _Usage
 
 
+class _Error(msgspec.Struct):
+    error: Any = None
+
+
 _USAGE = msgspec.json.Decoder(_Usage)
 _ANTHROPIC_START = msgspec.json.Decoder(_AnthropicStart)
+_ERROR = msgspec.json.Decoder(_Error)
 
 
 class StreamObserver:
@@ -66,7 +71,10 @@ class StreamObserver:
         else:
             if self.first_token is None and '"content":""' not in data:
                 self.first_token = time.perf_counter()
-            if data.startswith('{"error"'):
+            # An error chunk: `{"error": {...}}`, or a chunk with an `error` member besides its others (some
+            # OpenAI-compatible providers send `{"id": ..., "object": "chat.completion.chunk", "error": {...}}`).
+            # The substring test keeps the decode off every ordinary chunk.
+            if '"error"' in data and _ERROR.decode(data).error is not None:
                 self.error = True
             elif '"usage":{' in data:
                 self.usage.update(_USAGE.decode(data).usage or {})

@@ -15,7 +15,7 @@ from mini_llm.gateway.disconnect import DisconnectWatch
 from mini_llm.gateway.failover import FailoverRun
 from mini_llm.gateway.observer import StreamObserver
 from mini_llm.gateway.relay import EventRelay, relay_stream
-from mini_llm.gateway.response_headers import relayed_headers, routing_headers
+from mini_llm.gateway.response_headers import NO_ATTEMPTS, relayed_headers, routing_headers
 from mini_llm.gateway.rewrite import Envelope, read_envelope, with_model
 from mini_llm.gateway.scrub import mask, scrubbed
 from mini_llm.gateway.sending import WHOLE_BODY_BYTES, relay_body, send_whole
@@ -94,10 +94,12 @@ class _Payloads:
 
 
 class _Attempt:
-    """One attempt's answer (implements failover.Answer); a stream's is read up to its first event."""
+    """One attempt's answer (implements failover.Answer); a stream's is read up to its first event.
 
-    __slots__ = ("first", "relay", "response", "source", "target")
-    target: Target
+    Plain attributes, not properties: the failover loop reads them on every request.
+    """
+
+    __slots__ = ("body", "error_event", "first", "headers", "relay", "response", "source", "status", "target")
 
     def __init__(
         self,
@@ -108,27 +110,47 @@ class _Attempt:
         first: bytes = b"",
     ) -> None:
         self.response = response
+        self.status = response.status
+        self.headers = response.headers
         self.target = target
         self.relay = relay
+        self.error_event = relay is not None and relay.observer.error
         self.source = source
         self.first = first
-
-    @property
-    def status(self) -> int:
-        return self.response.status
-
-    @property
-    def headers(self) -> list[tuple[bytes, bytes]]:
-        return self.response.headers
-
-    @property
-    def error_event(self) -> bool:
-        return self.relay is not None and self.relay.observer.error
+        self.body: bytes | None = None  # read by detach()
 
     def discard(self) -> None:
         if self.relay is not None:
             self.relay.stream.release()
         self.response.close()
+
+    async def detach(self) -> GatewayError | None:
+        """A failed answer waits for the next attempt without holding its provider's connection.
+
+        A stream keeps only its opening (the error event: what the client gets should it be the last);
+        a body up to WHOLE_BODY_BYTES, not encoded, is read whole. A bigger one stays attached.
+        """
+        response = self.response
+        if self.relay is not None:
+            self.relay.stream.release()  # closes the provider's connection
+            self.source = _nothing()
+            return None
+        length = response.content_length
+        if length is None or length > WHOLE_BODY_BYTES or header_values(response.headers, b"content-encoding"):
+            return None
+        try:
+            self.body = await response.read()
+        except GatewayError as exc:
+            response.close()
+            return exc.with_traceback(None)
+        return None
+
+
+async def _nothing() -> AsyncIterator[bytes]:
+    """The rest of a stream that was cut after its opening."""
+    nothing: tuple[bytes, ...] = ()
+    for piece in nothing:
+        yield piece
 
 
 async def _read_and_plan(
@@ -145,7 +167,11 @@ async def _read_and_plan(
 async def forward(ctx: Context, req: Request, upstream_path: str, *, model_required: bool = True) -> None:
     """Resolve the model, send to the first target that answers (rewriting the model per target), relay the answer."""
     began = time.perf_counter()
-    model, stream, hops, payloads = await _read_and_plan(ctx, req, model_required)
+    try:
+        model, stream, hops, payloads = await _read_and_plan(ctx, req, model_required)
+    except GatewayError:
+        req.routing_headers = list(NO_ATTEMPTS)
+        raise
     run = FailoverRun()
     answer: _Attempt | None = None
     watch = DisconnectWatch(req.receive)
@@ -156,6 +182,8 @@ async def forward(ctx: Context, req: Request, upstream_path: str, *, model_requi
         finally:
             payloads.release()
             req.routing_headers = routing_headers(run.answered_by, len(run.records))
+            if run.retry_after is not None:
+                req.routing_headers.append((b"retry-after", str(run.retry_after).encode()))
         await _relay(ctx, req, answer)
     except asyncio.CancelledError:
         if not watch.absorb():
@@ -221,9 +249,14 @@ async def _relay(ctx: Context, req: Request, answer: _Attempt) -> None:
         headers += req.routing_headers
         relay = answer.relay
         if relay is not None and answer.source is not None:
+            first, answer.first = answer.first, b""  # the relay lets go of it once sent: no reference here
             req.started = True
             with relay.stream:
-                await relay_stream(req.send, headers, answer.source, req.protocol, relay, answer.first)
+                await relay_stream(req.send, headers, answer.source, req.protocol, relay, first)
+            return
+        if answer.body is not None:  # a failed answer read whole while the next attempts ran
+            req.started = True
+            await send_whole(req.send, status, headers, mask(answer.body, target.secret))
             return
         decoder = decoder_for(header_values(response.headers, b"content-encoding"), target.provider.name, status)
         length = response.content_length

@@ -126,6 +126,9 @@ class EventRelay:
             # provider is evidently streaming, and what waits here is in no budget.
             if observer.events or size > FIRST_READ_BYTES:
                 break
+        else:
+            # The provider ended before a single event: nothing went out yet, so this can be retried.
+            raise UpstreamUnreachable("the provider ended the stream before its first event")
         return b"".join(out)
 
     def feed(self, chunk: bytes) -> bytes | None:
@@ -158,7 +161,10 @@ class EventRelay:
         return out
 
     def end(self) -> None:
-        """At the provider's end: a partial event left over means the stream was cut."""
+        """At the provider's end: a partial event left over, or no event at all, means the stream was cut."""
         if self._held and _is_cut_event(self._held):
             self.observer.truncated = True
             raise UpstreamUnreachable("the provider ended the stream in the middle of an event")
+        if not self.observer.events:
+            self.observer.truncated = True
+            raise UpstreamUnreachable("the provider ended the stream without sending an event")

@@ -65,16 +65,38 @@ def _sendable(headers: Headers) -> Headers:
     return kept
 
 
+# x-mini-llm-target values by (provider, model), made once each: the set is small, but a client can send any
+# `provider:model`, so it starts over past this many.
+_TARGETS_LIMIT: Final = 4096
+_target_values: dict[tuple[str, str], bytes] = {}
+_COUNTS: Final = tuple(str(count).encode() for count in range(64))
+
+
+# On an answer given before any attempt (a 400 for the request itself): no provider was asked.
+NO_ATTEMPTS: Final = ((b"x-mini-llm-attempts", b"0"),)
+
+
 def routing_headers(answered_by: Target | None, attempts: int) -> Headers:
     """`x-mini-llm-target` (the target that answered, if one did) and `x-mini-llm-attempts` (requests sent).
 
     The model may be a client's own text: anything a field value cannot carry (RFC 9110 5.5) is
     percent-encoded, so the header can never split a response, and a long name is cut.
     """
-    count = (b"x-mini-llm-attempts", str(attempts).encode())
+    count = (b"x-mini-llm-attempts", _COUNTS[attempts] if attempts < len(_COUNTS) else str(attempts).encode())
     if answered_by is None:
         return [count]
-    value = f"{answered_by.provider.name}:{answered_by.model[:CLIP_CHARS]}"
-    if not (value.isascii() and value.isprintable()) or value != value.strip():
-        value = quote(value, safe=":/@+=,;._-~")
-    return [(b"x-mini-llm-target", value.encode()), count]
+    hop = (answered_by.provider.name, answered_by.model[:CLIP_CHARS])  # a client's model may be megabytes
+    value = _target_values.get(hop)
+    if value is None:
+        value = _target_value(*hop)
+        if len(_target_values) >= _TARGETS_LIMIT:
+            _target_values.clear()
+        _target_values[hop] = value
+    return [(b"x-mini-llm-target", value), count]
+
+
+def _target_value(provider: str, model: str) -> bytes:
+    text = f"{provider}:{model}"
+    if not (text.isascii() and text.isprintable()) or text != text.strip():
+        text = quote(text, safe=":/@+=,;._-~")
+    return text.encode()
