@@ -64,10 +64,15 @@ class GatewayError(Exception):
 
 
 class UpstreamUnreachable(GatewayError, ConnectionError):
-    """The provider could not be reached or dropped the connection (502)."""
+    """The provider could not be reached or dropped the connection (502).
 
-    def __init__(self, message: str) -> None:
+    `outcome` names it in the access log's list of attempts: "unreachable" (no connection), "reset" (the
+    connection broke before the answer was in), "cut" (a stream ended before its first event).
+    """
+
+    def __init__(self, message: str, outcome: str = "unreachable") -> None:
         super().__init__(502, message, code="upstream_unreachable")
+        self.outcome = outcome
 
 
 class UpstreamTimeout(GatewayError, TimeoutError):

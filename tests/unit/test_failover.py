@@ -226,6 +226,14 @@ class TestKeys:
         answer, _ = loop.run("gpt-4o", [ok()])
         assert answer.status == 200  # and nothing cools: the next request may use either key
 
+    def test_a_key_cooling_after_a_refusal_is_not_waited_for(self) -> None:
+        loop = make_loop({"c": ["openai:a", "nebius:b"]}, key_auth_cooldown="2", retry_after_max="20")
+        loop.run("c", [status(401), status(401), ok()])  # both OpenAI keys refused: nebius answers
+        loop.sent.clear()
+        answer, _ = loop.run("c", [ok()])
+        assert answer.status == 200 and [p for p, _, _ in loop.sent] == ["nebius"]
+        assert loop.clock.sleeps == []  # 2 s would fit MINI_LLM_RETRY_AFTER_MAX, but a refused key is no 429
+
     def test_the_429_example_of_the_issue(self) -> None:
         # MINI_LLM_RETRIES=1, one key, 429 retry-after 1 every time: two requests one second apart, the 429 back.
         loop = make_loop(retries="1")

@@ -383,7 +383,13 @@ class TestTheCommitPoint:
     def test_an_error_as_the_first_event_is_seen(self, protocol: Dialect, event: bytes) -> None:
         first, relay, _ = _opening([event, b"data: more\n\n"], protocol)
         assert first == event
-        assert relay.observer.error
+        assert relay.observer.opened_with_error
+
+    def test_an_error_after_a_good_first_event_in_the_same_read_is_no_opening_error(self) -> None:
+        read = b'data: {"choices":[{"delta":{"content":"a"}}]}\n\ndata: {"error":{"message":"later"}}\n\n'
+        first, relay, _ = _opening([read])
+        assert first == read  # the commit happened at the first event; the error goes out as it came
+        assert relay.observer.error and not relay.observer.opened_with_error
 
     def test_comments_alone_commit_once_they_add_up(self) -> None:
         comment = b": " + b"p" * 1022 + b"\n\n"  # 1 KiB

@@ -71,7 +71,7 @@ class AttemptRecord(NamedTuple):
     provider: str
     model: str
     key: int | None  # the key's 1-based number in its provider's list; None for a keyless provider
-    outcome: int | str  # the status, or what went wrong: "timeout", "unreachable", "error-event"
+    outcome: int | str  # the status, or what went wrong: "timeout", "unreachable", "reset", "cut", "error-event"
     ms: float
     detail: str = ""  # the gateway's safe message for a failure that had no answer
 
@@ -138,6 +138,18 @@ def label(provider: str, model: str) -> str:
     if len(model) > CLIP_CHARS:
         model = f"{model[:CLIP_CHARS]}..."
     return f"{provider}:{model}"
+
+
+def _waitable(pool: KeyPool, refused: Collection[int], free_in: float) -> float | None:
+    """Seconds until a key worth waiting for frees up: one cooling after a 429, or free again already.
+
+    A key that cools after a refusal (401/403) is not waited for: the next target is tried. None when no
+    other key is left.
+    """
+    if not free_in:
+        return free_in
+    cooling = [left for slot, reason, left in pool.cooling() if reason == "rate_limit" and slot not in refused]
+    return min(cooling) if cooling else None
 
 
 def _earliest_reason(pool: KeyPool, refused: Collection[int]) -> str:
@@ -225,16 +237,15 @@ class Failover:
                 if slot is None:
                     free_in = pool.free_in(refused)
                     if free_in is None:
-                        return None  # every key was refused: the next target
-                    if retries and free_in <= settings.retry_after_max and clock() + free_in <= deadline:
+                        return None  # every key was refused in this request: the next target
+                    wait = _waitable(pool, refused, free_in)
+                    if wait is not None and retries and wait <= settings.retry_after_max and clock() + wait <= deadline:
                         # Waiting out a cooling key is one of the retries, and never shorter than its backoff
                         # (with cooldowns off, a key is free at once).
-                        delay = backoff(
-                            settings.retries - retries, settings.backoff_base, settings.backoff_max, self._rng
-                        )
+                        delay = self._backoff(settings.retries - retries)
                         retries -= 1
                         limited.clear()
-                        await self._sleep(max(free_in + WAKE_SLACK, delay))
+                        await self._sleep(max(wait + WAKE_SLACK, delay))
                         continue
                     run.cooling_free_in = min(free_in, math.inf if run.cooling_free_in is None else run.cooling_free_in)
                     run.cooling_reason = _earliest_reason(pool, refused)
@@ -251,7 +262,7 @@ class Failover:
                 except (UpstreamUnreachable, UpstreamTimeout) as exc:
                     failure = exc.with_traceback(None)
                     ms = (clock() - began) * 1000
-                    kind = "timeout" if isinstance(exc, UpstreamTimeout) else "unreachable"
+                    kind = "timeout" if isinstance(exc, UpstreamTimeout) else exc.outcome
                     run.records.append(AttemptRecord(name, model, number, kind, ms, failure.message))
                     run.failure = failure
                     breaker.failed()

@@ -37,6 +37,7 @@ class StreamObserver:
         "events",
         "first_token",
         "malformed",
+        "opened_with_error",
         "protocol",
         "started",
         "truncated",
@@ -53,6 +54,9 @@ class StreamObserver:
         self.error = False
         self.truncated = False
         self.malformed = 0
+        # Whether the stream's first event was an error: the failover's test at the commit point. An error
+        # later in the same read is no longer the first event, and goes to the client as it came.
+        self.opened_with_error = False
 
     def observe(self, event: SSEEvent) -> None:
         """Never raises: an event it cannot read only leaves the usage unknown, it never ends a relay."""
@@ -61,6 +65,8 @@ class StreamObserver:
             self._observe(event)
         except Exception:  # e.g. RecursionError from a deeply nested `usage`: count it, relay on
             self.malformed += 1
+        if self.events == 1:
+            self.opened_with_error = self.error
 
     def _observe(self, event: SSEEvent) -> None:
         data = event.data

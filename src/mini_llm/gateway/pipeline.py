@@ -114,7 +114,7 @@ class _Attempt:
         self.headers = response.headers
         self.target = target
         self.relay = relay
-        self.error_event = relay is not None and relay.observer.error
+        self.error_event = relay is not None and relay.observer.opened_with_error
         self.source = source
         self.first = first
         self.body: bytes | None = None  # read by detach()
@@ -230,11 +230,11 @@ async def _send(ctx: Context, req: Request, path: str, payloads: _Payloads, stre
         raise ended.with_traceback(None) from None
     except EventTooLarge as exc:
         handle.release()
-        raise UpstreamUnreachable(f"the provider sent an oversized event: {exc}") from None
+        raise UpstreamUnreachable(f"the provider sent an oversized event: {exc}", "oversized-event") from None
     except BaseException:
         handle.release()
         raise
-    if relay.observer.error:
+    if relay.observer.opened_with_error:
         # A failed attempt: it may wait for the next one, so no budget may pick it; its bytes are one event.
         ctx.streams.drop(handle)
     return _Attempt(response, target, relay, source, first)

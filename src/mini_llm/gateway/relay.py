@@ -128,7 +128,7 @@ class EventRelay:
                 break
         else:
             # The provider ended before a single event: nothing went out yet, so this can be retried.
-            raise UpstreamUnreachable("the provider ended the stream before its first event")
+            raise UpstreamUnreachable("the provider ended the stream before its first event", "cut")
         return b"".join(out)
 
     def feed(self, chunk: bytes) -> bytes | None:

@@ -74,7 +74,7 @@ class ProviderFailures:
     def broke(self, answering: bool, reason: str) -> UpstreamUnreachable:
         """The answer could not be read to its end: a framing error, or the connection closed."""
         doing = "while sending its answer" if answering else "before answering"
-        return UpstreamUnreachable(f"provider {self.name!r} failed {doing}: {reason}")
+        return UpstreamUnreachable(f"provider {self.name!r} failed {doing}: {reason}", "reset")
 
     def unreachable(
         self, error: OSError, host: str, port: int | None, reason: str | None = None
