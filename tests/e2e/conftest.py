@@ -7,10 +7,27 @@ from typing import Protocol, TypeVar
 
 import pytest
 
+from tests.e2e.failover_gateway import Gateways
 from tests.e2e.fake_upstream import ANTHROPIC_KEY, LOCAL_KEY, OPENAI_KEYS, FakeUpstream
 from tests.e2e.gateway_process import GatewayProcess, write_config
+from tests.e2e.scripted_provider import ScriptedProvider
 
 ALIASES = '{"fast": "openai:gpt-4o-mini", "smart": "anthropic:claude-sonnet-4", "echo": "mock:mock-echo"}'
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[ScriptedProvider]:
+    """A provider scripted per attempt (the failover tests); one per module, as scripts go by model name."""
+    with ScriptedProvider() as provider:
+        yield provider
+
+
+@pytest.fixture
+def gateways() -> Iterator[Gateways]:
+    """Gateways a test starts with its own routing settings, stopped after it."""
+    started = Gateways()
+    yield started
+    started.stop_all()
 
 
 @pytest.fixture(scope="session")
