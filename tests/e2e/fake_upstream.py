@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import json
 import ssl
-import threading
 import time
 import zlib
 from collections.abc import Awaitable, Callable
@@ -16,6 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+
+from tests.e2e.threaded_server import ThreadedServer
 
 OPENAI_KEYS = ("sk-test-openai-key-AAAA", "sk-test-openai-key-BBBB")
 ANTHROPIC_KEY = "sk-ant-test-key-CCCC"
@@ -56,9 +57,7 @@ class FakeUpstream:
     port: int = 0
     seen: list[Seen] = field(default_factory=list)
     disconnects: list[str] = field(default_factory=list)
-    _loop: asyncio.AbstractEventLoop | None = None
-    _runner: web.AppRunner | None = None
-    _thread: threading.Thread = field(default_factory=threading.Thread)
+    _server: ThreadedServer | None = None
     # With a context it serves HTTPS. It listens on 127.0.0.1 whatever `host` is: the name `base`
     # gives, which a certificate can be issued for (`localhost`).
     tls: ssl.SSLContext | None = None
@@ -263,33 +262,13 @@ class FakeUpstream:
         return response
 
     def start(self) -> None:
-        ready = threading.Event()
-
-        def run() -> None:
-            loop = asyncio.new_event_loop()
-            self._loop = loop
-            app = web.Application(client_max_size=64 * 1024 * 1024)
-            app.router.add_route("*", "/{tail:.*}", self._handle)
-            self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
-            loop.run_until_complete(self._runner.setup())
-            site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=self.tls)
-            loop.run_until_complete(site.start())
-            self.port = self._runner.addresses[0][1]
-            ready.set()
-            loop.run_forever()
-
-        self._thread = threading.Thread(target=run, daemon=True, name="fake-upstream")
-        self._thread.start()
-        assert ready.wait(10), "fake upstream did not start"
+        self._server = ThreadedServer(self._handle, "fake-upstream", tls=self.tls, client_max_size=64 * 1024 * 1024)
+        self._server.start()
+        self.port = self._server.port
 
     def stop(self) -> None:
-        loop, runner = self._loop, self._runner
-        if loop is None or runner is None:
-            return
-        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        self._thread.join(10)
-        loop.close()
+        if self._server is not None:
+            self._server.stop()
 
 
 def openai_stream(model: str) -> bytes:

@@ -17,7 +17,6 @@ import asyncio
 import json
 import socket
 import struct
-import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -25,6 +24,8 @@ from types import TracebackType
 from typing import Any, Literal, Protocol
 
 from aiohttp import web
+
+from tests.e2e.threaded_server import ThreadedServer
 
 Wire = Literal["openai", "anthropic"]
 
@@ -409,9 +410,7 @@ class ScriptedProvider:
     disconnects: list[str] = field(default_factory=list)
     _scripts: dict[str, list[Step]] = field(default_factory=dict)
     _seen: list[Seen] = field(default_factory=list)
-    _loop: asyncio.AbstractEventLoop | None = None
-    _runner: web.AppRunner | None = None
-    _thread: threading.Thread | None = None
+    _server: ThreadedServer | None = None
 
     @property
     def base(self) -> str:
@@ -463,34 +462,14 @@ class ScriptedProvider:
         return await step.answer(request, seen, self)
 
     def start(self) -> ScriptedProvider:
-        ready = threading.Event()
-
-        def run() -> None:
-            loop = asyncio.new_event_loop()
-            self._loop = loop
-            app = web.Application()
-            app.router.add_route("*", "/{tail:.*}", self._handle)
-            self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
-            loop.run_until_complete(self._runner.setup())
-            site = web.TCPSite(self._runner, "127.0.0.1", 0)
-            loop.run_until_complete(site.start())
-            self.port = self._runner.addresses[0][1]
-            ready.set()
-            loop.run_forever()
-
-        self._thread = threading.Thread(target=run, daemon=True, name="scripted-provider")
-        self._thread.start()
-        assert ready.wait(10), "scripted provider did not start"
+        self._server = ThreadedServer(self._handle, "scripted-provider")
+        self._server.start()
+        self.port = self._server.port
         return self
 
     def stop(self) -> None:
-        loop, runner, thread = self._loop, self._runner, self._thread
-        if loop is None or runner is None or thread is None:
-            return
-        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        loop.close()
+        if self._server is not None:
+            self._server.stop()
 
     def __enter__(self) -> ScriptedProvider:
         return self.start()

@@ -66,10 +66,10 @@ class TlsUpstream(FakeUpstream):
 
         Returns once the client closed its side as well: the TCP socket is gone only then.
         """
-        assert self._loop is not None
+        assert self._server is not None
         transport = self._transports[connection]
         sock = transport.get_extra_info("socket")
-        self._loop.call_soon_threadsafe(transport.close)
+        self._server.call_soon(transport.close)
         assert self.wait_for(lambda: sock.fileno() == -1), "the client never closed its side"
 
 
