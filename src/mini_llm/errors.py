@@ -67,7 +67,8 @@ class UpstreamUnreachable(GatewayError, ConnectionError):
     """The provider could not be reached or dropped the connection (502).
 
     `outcome` names it in the access log's list of attempts: "unreachable" (no connection), "reset" (the
-    connection broke before the answer was in), "cut" (a stream ended before its first event).
+    connection broke before the answer was in), "cut" (a stream ended before its first event),
+    "oversized-event", "bad-encoding" (a Content-Encoding the gateway cannot undo).
     """
 
     def __init__(self, message: str, outcome: str = "unreachable") -> None:
@@ -76,10 +77,14 @@ class UpstreamUnreachable(GatewayError, ConnectionError):
 
 
 class UpstreamTimeout(GatewayError, TimeoutError):
-    """The provider went silent for longer than MINI_LLM_UPSTREAM_TIMEOUT (504)."""
+    """The provider went silent for longer than MINI_LLM_UPSTREAM_TIMEOUT (504).
 
-    def __init__(self, message: str) -> None:
+    `outcome` is "timeout", or "pool-full" when no connection came free in that time: the provider was not asked.
+    """
+
+    def __init__(self, message: str, outcome: str = "timeout") -> None:
         super().__init__(504, message, code="upstream_timeout")
+        self.outcome = outcome
 
 
 def openai_type(status: int) -> str:

@@ -38,7 +38,9 @@ def _health(gateway: GatewayProcess) -> dict[str, object]:
 
 
 def test_cooling_keys_and_open_breakers_show_in_health(stateful_gateway: GatewayProcess) -> None:
-    assert _health(stateful_gateway) == {"keys_cooling": {}, "breakers": []}
+    fresh = _health(stateful_gateway)
+    assert (fresh["keys_cooling"], fresh["breakers"]) == ({}, [])
+    assert fresh["keys_available"] == {"openai": 2, "anthropic": 1, "local": 1, "mock": 1}  # keyless: one slot
     refused = request(stateful_gateway.url, "POST", "/v1/chat/completions", b'{"model":"status-401"}', JSON)
     assert refused.status == 401  # both keys refused: the last refusal goes back as it came
     assert refused.headers[b"x-mini-llm-attempts"] == b"2"
@@ -51,6 +53,7 @@ def test_cooling_keys_and_open_breakers_show_in_health(stateful_gateway: Gateway
     assert 100 < int(waiting.headers[b"retry-after"]) <= 120
     assert waiting.headers[b"x-mini-llm-attempts"] == b"0"
     routing = _health(stateful_gateway)
+    assert routing["keys_available"] == {"openai": 0, "anthropic": 1, "local": 1, "mock": 1}
     cooling = routing["keys_cooling"]
     assert isinstance(cooling, dict)
     assert [(entry["key"], entry["reason"]) for entry in cooling["openai"]] == [(1, "auth"), (2, "auth")]

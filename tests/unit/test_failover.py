@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from mini_llm.config import load_settings
-from mini_llm.errors import GatewayError, UpstreamTimeout, UpstreamUnreachable
+from mini_llm.errors import GatewayError, UpstreamTimeout, UpstreamUnreachable, clip
 from mini_llm.gateway.failover import Failover, FailoverRun
 from mini_llm.gateway.routing import Router
 from mini_llm.providers import Target
@@ -153,10 +153,27 @@ class TestRetries:
         _answer, _ = loop.run("c", [status(503, retry_after="30"), ok()])
         assert [m for _, m, _ in loop.sent] == ["a", "b"] and loop.clock.sleeps == []
 
-    def test_should_retry_false_is_the_answer(self) -> None:
+    def test_should_retry_false_moves_on_without_a_retry(self) -> None:
         loop = make_loop()
         answer, _ = loop.run("gpt-4o", [status(503, x_should_retry="false"), ok()])
-        assert answer.status == 503 and len(loop.sent) == 1
+        assert answer.status == 503 and len(loop.sent) == 1  # no retry of that target: its answer goes back
+        loop = make_loop({"c": ["openai:a", "nebius:b"]})
+        answer, _ = loop.run("c", [status(503, x_should_retry="false"), ok()])
+        assert answer.status == 200 and [m for _, m, _ in loop.sent] == ["a", "b"]  # the next target still is
+
+    def test_a_429_that_says_not_to_retry_is_not_waited_for(self) -> None:
+        loop = make_loop(retry_after_max="20")
+        loop.failover.pools["openai"] = type(loop.failover.pools["openai"])(KEYS[:1], loop.clock)
+        answer, _ = loop.run("gpt-4o", [status(429, retry_after="1", x_should_retry="false"), ok()])
+        assert answer.status == 429 and len(loop.sent) == 1 and loop.clock.sleeps == []
+
+    def test_a_full_pool_is_no_verdict_on_the_provider(self) -> None:
+        loop = make_loop({"c": ["openai:a", "nebius:b"]}, breaker_failures="1")
+        full = UpstreamTimeout("no connection to provider 'openai' came free within 1s", "pool-full")
+        answer, run = loop.run("c", [full, ok()])
+        assert answer.status == 200 and [m for _, m, _ in loop.sent] == ["a", "b"]  # not retried: the next target
+        assert run.records[0].outcome == "pool-full"
+        assert loop.failover.breakers.get("openai", "a").state == "closed"
 
 
 class TestEverythingFails:
@@ -183,6 +200,14 @@ class TestEverythingFails:
         )
         assert message.endswith("openai:gpt-4o key 2 timeout after 0 ms]")
         assert KEYS[0] not in message and KEYS[1] not in message
+
+    def test_a_wait_for_a_cooling_key_never_sleeps_past_the_budget(self) -> None:
+        # Cooldowns off: the key is free at once, so the wait is the backoff, which must fit the budget too.
+        loop = make_loop(key_rate_limit_cooldown="0", retry_backoff_base="8", retry_backoff_max="8", retry_budget="1")
+        loop.failover._rng = random.Random(3)
+        answer, run = loop.run("gpt-4o", lambda target: status(429))
+        assert answer.status == 429 and len(loop.sent) == 2  # both keys, then no wait that would end past 1 s
+        assert loop.clock.sleeps == [] and run.budget_ran_out
 
     def test_the_budget_stops_further_attempts(self) -> None:
         loop = make_loop({"c": ["openai:a", "nebius:b"]}, retry_budget="2")
@@ -296,3 +321,11 @@ def test_a_cancelled_wait_lets_go_of_the_answer_it_kept() -> None:
 
     asyncio.run(scenario())
     assert held.discarded
+
+
+@pytest.mark.parametrize("model", ["x\n2026-12-01 12:00:00 INFO POST /v1/admin 200", "a; b", "a]", "m" * 300])
+def test_a_model_that_could_forge_a_log_line_is_quoted_in_it(model: str) -> None:
+    _, run = make_loop(retries="0").run(f"openai:{model}", [status(503)])
+    line = run.log_fields()
+    assert line == f"attempts=[openai:{clip(model)} key1 503 0.0ms]"  # quoted (repr) and cut, as `model=` is
+    assert "\n" not in line and len(line) < 400

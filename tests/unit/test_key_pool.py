@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mini_llm.gateway.key_pool import KeyPool, slot_name
+from mini_llm.gateway.key_pool import KeyPool
 
 KEYS = ("sk-one-1111111111", "sk-two-2222222222", "sk-three-333333333")
 
@@ -164,10 +164,9 @@ def test_a_clock_at_or_below_zero_still_cools() -> None:
     assert pool.pick() == 0
 
 
-def test_no_key_in_repr_and_slots_are_named_by_number() -> None:
+def test_no_key_in_repr() -> None:
     pool = KeyPool(KEYS)
     pool.cool(1, 5, "auth")
     text = repr(pool) + str(pool) + repr(pool.cooling())
     assert all(key not in text and key[:6] not in text for key in KEYS)
     assert repr(pool) == "KeyPool(keys=3, available=2)"
-    assert slot_name(1) == "key 2"

@@ -58,7 +58,7 @@ def bare_router() -> Router:
 
 
 def located(router: Router, model: str) -> tuple[str, str]:
-    provider, upstream = router.locate(model)
+    provider, upstream = router.hops(model)[0]
     return provider.name, upstream
 
 

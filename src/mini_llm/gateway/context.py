@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from mini_llm.asgi import Headers, Receive, Scope, Send
+from mini_llm.asgi import Receive, Scope, Send
 from mini_llm.config import Settings
 from mini_llm.errors import Dialect
 from mini_llm.gateway.failover import Failover
@@ -69,7 +70,7 @@ class Request:
     status: int = 0
     note: str = ""
     # x-mini-llm-target and x-mini-llm-attempts, once the attempts are over; error answers carry them too.
-    routing_headers: Headers = field(default_factory=list)
+    routing_headers: Sequence[tuple[bytes, bytes]] = ()
 
     @property
     def path(self) -> str:

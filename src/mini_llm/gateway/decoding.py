@@ -50,7 +50,8 @@ def decoder_for(content_encoding: Sequence[bytes], provider: str, status: int) -
     which = f"Content-Encoding {', '.join(codings)!r}" if named else "an unknown coding in Content-Encoding"
     raise UpstreamUnreachable(
         f"provider {provider!r} answered {status} with {which}, which the gateway does not decode "
-        "(it asks for identity and decodes a single gzip or deflate only)"
+        "(it asks for identity and decodes a single gzip or deflate only)",
+        "bad-encoding",
     )
 
 
@@ -97,7 +98,8 @@ class BodyDecoder:
         if self._codec is not None:
             yield from self._drain(b"")
         if self._codec is None or not self._codec.eof:
-            raise UpstreamUnreachable(f"provider {self._provider!r} cut its {self._coding} answer short")
+            cut = f"provider {self._provider!r} cut its {self._coding} answer short"
+            raise UpstreamUnreachable(cut, "bad-encoding")
 
     def _drain(self, data: bytes) -> Iterator[bytes]:
         codec = self._codec
@@ -106,14 +108,17 @@ class BodyDecoder:
             try:
                 piece = codec.decompress(data, STEP)
             except zlib.error as exc:
-                raise UpstreamUnreachable(f"provider {self._provider!r} sent corrupt {self._coding} data") from exc
+                raise UpstreamUnreachable(
+                    f"provider {self._provider!r} sent corrupt {self._coding} data", "bad-encoding"
+                ) from exc
             data = codec.unconsumed_tail
             if piece:
                 self._out += len(piece)
                 if self._out > EXPANSION_FLOOR and self._out > MAX_EXPANSION * (self._fed - len(data)):
                     raise UpstreamUnreachable(
                         f"provider {self._provider!r} sent {self._coding} data that expands more than "
-                        f"{MAX_EXPANSION}-fold (a decompression bomb); the answer was refused"
+                        f"{MAX_EXPANSION}-fold (a decompression bomb); the answer was refused",
+                        "bad-encoding",
                     )
                 yield piece
             if codec.eof:

@@ -2,7 +2,7 @@
 
 A request's plan is its targets in order. For each, the loop picks a key, sends, and classifies what came
 back: a key problem (401/403, 429) benches the key and moves on to the next key at once; a retryable
-failure (no connection, a reset, a timeout, 408/5xx/529, an error as a stream's first event) backs off and
+failure (no connection, a reset, a timeout, 408, 500, 502-504, 529, an error as a stream's first event) backs off and
 tries the same target again, up to MINI_LLM_RETRIES times, then the next target. Anything else is the
 answer: the commit point. When every target fails, the last answer a provider gave is relayed as it came.
 
@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from typing import Final, NamedTuple, Protocol, TypeVar
 
 from mini_llm.config import Settings
-from mini_llm.errors import CLIP_CHARS, GatewayError, UpstreamTimeout, UpstreamUnreachable
+from mini_llm.errors import CLIP_CHARS, GatewayError, UpstreamTimeout, UpstreamUnreachable, clip
 from mini_llm.gateway.breaker import Breaker, Breakers
 from mini_llm.gateway.key_pool import KeyPool
 from mini_llm.gateway.retry_policy import RETRYABLE_STATUSES, backoff, retry_after, should_retry_header
@@ -71,7 +71,7 @@ class AttemptRecord(NamedTuple):
     provider: str
     model: str
     key: int | None  # the key's 1-based number in its provider's list; None for a keyless provider
-    outcome: int | str  # the status, or what went wrong: "timeout", "unreachable", "reset", "cut", "error-event"
+    outcome: int | str  # the status, or what went wrong (UpstreamUnreachable.outcome, "timeout", "error-event")
     ms: float
     detail: str = ""  # the gateway's safe message for a failure that had no answer
 
@@ -105,6 +105,7 @@ class FailoverRun:
     cooling_reason = "rate_limit"
     circuit_free_in: float | None = None  # a target skipped for its open breaker: when it may probe
     retry_after: int | None = None  # for a relayed 429 without its own: when a key of its provider frees up
+    budget_ran_out = False  # MINI_LLM_RETRY_BUDGET stopped a wait or a further attempt
 
     def __init__(self) -> None:
         self.records: list[AttemptRecord] = []
@@ -113,6 +114,8 @@ class FailoverRun:
         fields = f"attempts=[{'; '.join(record.log_entry() for record in self.records)}]"
         if self.skipped:
             fields += f" skipped=[{'; '.join(self.skipped)}]"
+        if self.budget_ran_out:
+            fields += " budget_ran_out"
         return fields
 
     def skip(self, why: str) -> None:
@@ -134,9 +137,10 @@ class FailoverRun:
 
 
 def label(provider: str, model: str) -> str:
-    """`provider:model` for the log and messages; a client's model name is cut (it may be megabytes)."""
-    if len(model) > CLIP_CHARS:
-        model = f"{model[:CLIP_CHARS]}..."
+    """`provider:model` for the log and messages, safe to print: a client's model name is cut (it may be
+    megabytes), and quoted (`clip`) when it holds anything that could forge a log line or end the list."""
+    if len(model) > CLIP_CHARS or not model.isprintable() or ";" in model or "]" in model:
+        return f"{provider}:{clip(model)}"
     return f"{provider}:{model}"
 
 
@@ -199,7 +203,8 @@ class Failover:
                 if committed is not None:
                     return committed
                 if self._clock() >= deadline and run.records:
-                    break  # the budget ran out: no further target is tried
+                    run.budget_ran_out = True
+                    break  # no further target is tried
         except BaseException:
             if run.last is not None:
                 run.last.discard()
@@ -239,19 +244,22 @@ class Failover:
                     if free_in is None:
                         return None  # every key was refused in this request: the next target
                     wait = _waitable(pool, refused, free_in)
-                    if wait is not None and retries and wait <= settings.retry_after_max and clock() + wait <= deadline:
+                    if wait is not None and retries and wait <= settings.retry_after_max:
                         # Waiting out a cooling key is one of the retries, and never shorter than its backoff
                         # (with cooldowns off, a key is free at once).
-                        delay = self._backoff(settings.retries - retries)
-                        retries -= 1
-                        limited.clear()
-                        await self._sleep(max(wait + WAKE_SLACK, delay))
-                        continue
+                        pause = max(wait + WAKE_SLACK, self._backoff(settings.retries - retries))
+                        if clock() + pause <= deadline:
+                            retries -= 1
+                            limited.clear()
+                            await self._sleep(pause)
+                            continue
+                        run.budget_ran_out = True
                     run.cooling_free_in = min(free_in, math.inf if run.cooling_free_in is None else run.cooling_free_in)
                     run.cooling_reason = _earliest_reason(pool, refused)
                     run.skip(f"{label(name, model)} every key cooling for {free_in:.1f}s")
                     return None
                 if run.records and clock() >= deadline:
+                    run.budget_ran_out = True
                     return None
                 key, secret = pool.key(slot)
                 target = Target(provider, model, key, secret)
@@ -262,9 +270,12 @@ class Failover:
                 except (UpstreamUnreachable, UpstreamTimeout) as exc:
                     failure = exc.with_traceback(None)
                     ms = (clock() - began) * 1000
-                    kind = "timeout" if isinstance(exc, UpstreamTimeout) else exc.outcome
-                    run.records.append(AttemptRecord(name, model, number, kind, ms, failure.message))
+                    run.records.append(AttemptRecord(name, model, number, exc.outcome, ms, failure.message))
                     run.failure = failure
+                    if exc.outcome == "pool-full":
+                        # The gateway's own limit (MINI_LLM_UPSTREAM_POOL_LIMIT): the provider was not asked, so
+                        # it is no verdict on the provider and no reason to ask it again; the next target.
+                        return None
                     breaker.failed()
                     verdict = True
                     wait = None
@@ -280,6 +291,8 @@ class Failover:
                         await run.keep(answer)
                         continue
                     if status == 429:
+                        if should_retry_header(answer.headers) is False:
+                            refused.add(slot)  # e.g. OpenAI's insufficient_quota: this key is not worth a wait
                         asked = retry_after(answer.headers)
                         cooldown = (
                             settings.key_rate_limit_cooldown
@@ -290,9 +303,7 @@ class Failover:
                         limited.add(slot)
                         await run.keep(answer)
                         continue
-                    if not error_event and (
-                        status not in RETRYABLE_STATUSES or should_retry_header(answer.headers) is False
-                    ):
+                    if not error_event and status not in RETRYABLE_STATUSES:
                         if status < 500:
                             breaker.succeeded()
                         else:  # a 5xx the provider says not to retry: still a failing target
@@ -306,6 +317,8 @@ class Failover:
                     breaker.failed()
                     verdict = True
                     await run.keep(answer)
+                    if should_retry_header(answer.headers) is False:
+                        return None  # the provider says asking it again is pointless: the next target
                     wait = retry_after(answer.headers)
                 # A retryable failure: the same target again after a backoff, if a retry and the budget allow.
                 if not retries or breaker.state != "closed":
@@ -316,6 +329,7 @@ class Failover:
                         return None
                     delay = max(delay, wait)
                 if clock() + delay > deadline:
+                    run.budget_ran_out = True
                     return None
                 retries -= 1
                 limited.clear()
@@ -336,11 +350,15 @@ class Failover:
             count = len(run.records)
             listed = "; ".join(record.describe(lead) for record in run.records)
             skipped = f"; skipped {', '.join(run.skipped)}" if run.skipped else ""
-            message = f"{lead} [{count} attempt{'' if count == 1 else 's'}: {listed}{skipped}]"
+            budget = ""
+            if run.budget_ran_out:
+                budget = f"; MINI_LLM_RETRY_BUDGET of {self._settings.retry_budget:g}s ran out"
+            message = f"{lead} [{count} attempt{'' if count == 1 else 's'}: {listed}{skipped}{budget}]"
             timed_out = isinstance(run.failure, UpstreamTimeout)
             error: GatewayError = UpstreamTimeout(message) if timed_out else UpstreamUnreachable(message)
         elif run.cooling_free_in is not None:
-            seconds = max(1, math.ceil(run.cooling_free_in))
+            soonest = min(run.cooling_free_in, math.inf if run.circuit_free_in is None else run.circuit_free_in)
+            seconds = max(1, math.ceil(soonest))
             if run.cooling_reason == "auth":
                 error = GatewayError(
                     503,

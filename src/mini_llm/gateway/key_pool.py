@@ -1,7 +1,7 @@
 """One provider's keys for one worker: round-robin rotation, and a cooldown per key after 401/403 or 429.
 
 Plain synchronous state driven by one event loop, so no locks. A slot is a key's 0-based index; messages
-and logs name it by its 1-based number (`slot_name`), never by any part of the key.
+and logs name it by its 1-based number (`key 2`), never by any part of the key.
 """
 
 from __future__ import annotations
@@ -14,11 +14,6 @@ from typing import Literal
 CoolReason = Literal["auth", "rate_limit"]
 
 _NOT_COOLING = -math.inf  # below any clock reading, whatever the clock's epoch
-
-
-def slot_name(slot: int) -> str:
-    """How messages and logs name a slot: "key 2" for slot 1."""
-    return f"key {slot + 1}"
 
 
 class KeyPool:

@@ -143,6 +143,9 @@ class _Attempt:
         except GatewayError as exc:
             response.close()
             return exc.with_traceback(None)
+        except BaseException:  # cancelled (the client left): nothing keeps this answer, so close it here
+            response.close()
+            raise
         return None
 
 
@@ -169,8 +172,8 @@ async def forward(ctx: Context, req: Request, upstream_path: str, *, model_requi
     began = time.perf_counter()
     try:
         model, stream, hops, payloads = await _read_and_plan(ctx, req, model_required)
-    except GatewayError:
-        req.routing_headers = list(NO_ATTEMPTS)
+    except (GatewayError, ClientDisconnected):
+        req.routing_headers = NO_ATTEMPTS
         raise
     run = FailoverRun()
     answer: _Attempt | None = None
@@ -181,9 +184,10 @@ async def forward(ctx: Context, req: Request, upstream_path: str, *, model_requi
             answer = await ctx.failover.run(hops, send, run)
         finally:
             payloads.release()
-            req.routing_headers = routing_headers(run.answered_by, len(run.records))
+            routing = routing_headers(run.answered_by, len(run.records))
             if run.retry_after is not None:
-                req.routing_headers.append((b"retry-after", str(run.retry_after).encode()))
+                routing.append((b"retry-after", str(run.retry_after).encode()))
+            req.routing_headers = routing
         await _relay(ctx, req, answer)
     except asyncio.CancelledError:
         if not watch.absorb():

@@ -111,7 +111,7 @@ class EventRelay:
         """Read up to the first complete event (or the end) and return the bytes to send first, scrubbed.
 
         This is the stream's commit point: until it returns, nothing went to the client, so a
-        failure here, or an error as the first event (`observer.error`), can still be retried.
+        failure here, or an error as the first event (`observer.opened_with_error`), can still be retried.
         """
         observer = self.observer
         out: list[bytes] = []

@@ -55,10 +55,6 @@ class Router:
             return ((self.providers["anthropic"], model),)
         return ((self.providers["openai"], model),)
 
-    def locate(self, model: str) -> Hop:
-        """Where a request for `model` goes first."""
-        return self.hops(model)[0]
-
     def plan(self, model: str, protocol: WireProtocol, endpoint: str) -> tuple[Hop, ...]:
         """The targets a request on `endpoint` tries, in order, or a clear 400.
 

@@ -67,9 +67,8 @@ class ProviderFailures:
 
     def no_connection_free(self) -> UpstreamTimeout:
         """Every connection the pool may open stayed busy for `timeout` seconds; the provider was not asked."""
-        return UpstreamTimeout(
-            f"no connection to provider {self.name!r} came free within {self.timeout:g}s (MINI_LLM_UPSTREAM_POOL_LIMIT)"
-        )
+        limit = f"no connection to provider {self.name!r} came free within {self.timeout:g}s"
+        return UpstreamTimeout(f"{limit} (MINI_LLM_UPSTREAM_POOL_LIMIT)", "pool-full")
 
     def broke(self, answering: bool, reason: str) -> UpstreamUnreachable:
         """The answer could not be read to its end: a framing error, or the connection closed."""

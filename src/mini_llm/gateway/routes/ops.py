@@ -27,7 +27,8 @@ def _routing_state(ctx: Context, providers: list[str]) -> dict[str, object]:
         {"target": f"{provider}:{model}", "state": state, "retry_in": round(retry_in, 1)}
         for provider, model, state, retry_in in ctx.failover.breakers.open_ones()
     ]
-    return {"keys_cooling": cooling, "breakers": breakers}
+    available = {name: pools[name].available() for name in providers}
+    return {"keys_available": available, "keys_cooling": cooling, "breakers": breakers}
 
 
 async def health(ctx: Context, req: Request) -> None:
