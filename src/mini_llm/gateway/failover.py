@@ -121,14 +121,18 @@ class FailoverRun:
     def skip(self, why: str) -> None:
         self.skipped = (*self.skipped, why)
 
+    def let_go(self) -> None:
+        """Discard the failed answer kept so far: a better one came, or the request ends without it."""
+        if self.last is not None:
+            self.last.discard()
+            self.last = None
+
     async def keep(self, answer: Answer) -> None:
         """A failed answer, kept (detached from its connection) to relay should nothing better come.
 
         The one it replaces is let go. If its body cannot be read, it counts as a failure without an answer.
         """
-        if self.last is not None:
-            self.last.discard()
-            self.last = None
+        self.let_go()
         broken = await answer.detach()
         if broken is None:
             self.last = answer
@@ -142,6 +146,11 @@ def label(provider: str, model: str) -> str:
     if len(model) > CLIP_CHARS or not model.isprintable() or ";" in model or "]" in model:
         return f"{provider}:{clip(model)}"
     return f"{provider}:{model}"
+
+
+def _sooner(seconds: float, other: float | None) -> float:
+    """The smaller of two waits, the second of which may be unknown (None)."""
+    return seconds if other is None else min(seconds, other)
 
 
 def _waitable(pool: KeyPool, refused: Collection[int], free_in: float) -> float | None:
@@ -196,7 +205,7 @@ class Failover:
                 breaker = self.breakers.get(provider.name, model[:CLIP_CHARS])
                 if not breaker.allow():
                     free_in = breaker.retry_in()
-                    run.circuit_free_in = min(free_in, math.inf if run.circuit_free_in is None else run.circuit_free_in)
+                    run.circuit_free_in = _sooner(free_in, run.circuit_free_in)
                     run.skip(f"{label(provider.name, model)} circuit open for {free_in:.1f}s")
                     continue
                 committed = await self._target(provider, model, breaker, attempt, run, deadline)
@@ -206,8 +215,7 @@ class Failover:
                     run.budget_ran_out = True
                     break  # no further target is tried
         except BaseException:
-            if run.last is not None:
-                run.last.discard()
+            run.let_go()
             raise
         if run.last is not None:
             last: A = run.last  # type: ignore[assignment]  # only answers of `attempt` are kept
@@ -254,7 +262,7 @@ class Failover:
                             await self._sleep(pause)
                             continue
                         run.budget_ran_out = True
-                    run.cooling_free_in = min(free_in, math.inf if run.cooling_free_in is None else run.cooling_free_in)
+                    run.cooling_free_in = _sooner(free_in, run.cooling_free_in)
                     run.cooling_reason = _earliest_reason(pool, refused)
                     run.skip(f"{label(name, model)} every key cooling for {free_in:.1f}s")
                     return None
@@ -306,13 +314,11 @@ class Failover:
                     if not error_event and status not in RETRYABLE_STATUSES:
                         if status < 500:
                             breaker.succeeded()
-                        else:  # a 5xx the provider says not to retry: still a failing target
+                        else:  # a 5xx that is not retried (501, 505, a proxy's 520-524): still a failing target
                             breaker.failed()
                         verdict = True
                         run.answered_by = target
-                        if run.last is not None:
-                            run.last.discard()
-                            run.last = None
+                        run.let_go()
                         return answer
                     breaker.failed()
                     verdict = True
@@ -357,7 +363,7 @@ class Failover:
             timed_out = isinstance(run.failure, UpstreamTimeout)
             error: GatewayError = UpstreamTimeout(message) if timed_out else UpstreamUnreachable(message)
         elif run.cooling_free_in is not None:
-            soonest = min(run.cooling_free_in, math.inf if run.circuit_free_in is None else run.circuit_free_in)
+            soonest = _sooner(run.cooling_free_in, run.circuit_free_in)
             seconds = max(1, math.ceil(soonest))
             if run.cooling_reason == "auth":
                 error = GatewayError(
