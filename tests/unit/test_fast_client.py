@@ -26,6 +26,8 @@ from tests.unit.scripted_upstream import Exchange, ScriptedUpstream, answer, kee
 T = TypeVar("T")
 CHAT = "/chat/completions"
 BODY = b'{"model":"m","messages":[]}'
+# A body a client sent with a DELETE: after a head without a length it would be a second request.
+SMUGGLED = b"GET /v1/secret HTTP/1.1\r\nHost: x\r\n\r\n"
 STREAM_HEAD = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
 
 
@@ -127,6 +129,50 @@ def test_the_request_on_the_wire_is_the_template_the_forwarded_headers_and_the_b
     )
     assert openai == openai_head + body
     assert anthropic == anthropic_head + body
+
+
+def test_get_and_delete_go_without_content_and_keep_the_connection_alive(run: Run) -> None:
+    """RFC 9110 8.6: no Content-Length (nor Content-Type) where the method anticipates no content, and no body
+    whatever was passed; a POST without content still says 0. The answer to a GET has a body, and the
+    connection serves the next request."""
+    by_id = "/responses/resp_1"
+
+    async def scenario() -> tuple[list[bytes], list[bytes], int]:
+        client = FastClient(5, 10, 30)
+        async with ScriptedUpstream(keep_alive) as server:
+            bodies = []
+            for method, path, body in [
+                ("GET", by_id + "/input_items?limit=2&include%5B%5D=a&after=x%2Fy", ()),
+                ("DELETE", by_id, (SMUGGLED,)),
+                ("POST", by_id + "/cancel", (b"",)),
+                ("POST", CHAT, (BODY,)),
+            ]:
+                response = await client.send(target(server.base_url), path, body, {b"x-kept": b"1"}, method=method)
+                bodies.append(await response.read())
+            await client.close()
+        return server.requests, bodies, server.accepted
+
+    requests, bodies, accepted = run(scenario())
+    assert bodies == [b'{"ok":true}'] * 4
+    assert accepted == 1
+    assert len(requests) == 4
+    common = b"Host: 127.0.0.1:%d\r\nAuthorization: Bearer sk-test\r\n"
+    port = int(requests[0].split(b"Host: 127.0.0.1:")[1].split(b"\r\n")[0])
+    assert requests[0] == (
+        b"GET /v1/responses/resp_1/input_items?limit=2&include%5B%5D=a&after=x%2Fy HTTP/1.1\r\n"
+        + common % port
+        + b"Accept-Encoding: identity\r\nx-kept: 1\r\n\r\n"
+    )
+    assert requests[1] == (
+        b"DELETE /v1/responses/resp_1 HTTP/1.1\r\n" + common % port + b"Accept-Encoding: identity\r\nx-kept: 1\r\n\r\n"
+    )
+    assert requests[2] == (
+        b"POST /v1/responses/resp_1/cancel HTTP/1.1\r\n"
+        + common % port
+        + b"Content-Type: application/json\r\nAccept-Encoding: identity\r\nx-kept: 1\r\nContent-Length: 0\r\n\r\n"
+    )
+    assert requests[3].startswith(b"POST /v1/chat/completions HTTP/1.1\r\n")
+    assert requests[3].endswith(b"Content-Length: %d\r\n\r\n" % len(BODY) + BODY)
 
 
 def test_a_client_anthropic_version_replaces_the_default(run: Run) -> None:

@@ -17,7 +17,10 @@ from mini_llm.providers import Provider, Target
 from mini_llm.upstream import failures
 from mini_llm.upstream.aiohttp_client import AiohttpClient, connect_failure_reason
 from tests.unit.memory import run_traced, traced_bytes
+from tests.unit.scripted_upstream import ScriptedUpstream, keep_alive
 
+# A body a client sent with a DELETE: after a head without a length it would be a second request.
+SMUGGLED = b"GET /v1/secret HTTP/1.1\r\nHost: x\r\n\r\n"
 SIZE = 100 * 1024  # under aiohttp's read-pause mark, so it all sits in the buffer for one read
 
 
@@ -68,6 +71,38 @@ def test_a_silent_provider_leaves_nothing_of_the_last_read_alive() -> None:
     first, retained = run_traced(scenario())
     assert first == SIZE
     assert retained < SIZE // 2, retained  # the connection's own state, not the read
+
+
+def test_get_and_delete_go_without_content_and_a_post_without_one_says_zero() -> None:
+    """RFC 9110 8.6, as the fast client does it: aiohttp itself would send `Content-Length: 0` on a DELETE."""
+
+    async def scenario() -> tuple[list[bytes], list[bytes]]:
+        upstream = AiohttpClient(5)
+        await upstream.open()
+        bodies = []
+        async with ScriptedUpstream(keep_alive) as server:
+            target = Target(Provider("local", "openai", server.base_url, (), "", key_required=False), "m", None, None)
+            for method, path, body in [
+                ("GET", "/responses/resp_1/input_items?limit=2&include%5B%5D=a", ()),
+                ("DELETE", "/responses/resp_1", (SMUGGLED,)),
+                ("POST", "/responses/resp_1/cancel", (b"",)),
+            ]:
+                response = await upstream.send(target, path, body, {}, method=method)
+                bodies.append(await response.read())
+            await upstream.close()
+        return server.requests, bodies
+
+    requests, bodies = asyncio.run(scenario())
+    assert bodies == [b'{"ok":true}'] * 3
+    assert len(requests) == 3
+    heads = [request.lower().split(b"\r\n") for request in requests]
+    assert heads[0][0] == b"get /v1/responses/resp_1/input_items?limit=2&include%5b%5d=a http/1.1"
+    assert heads[1][0] == b"delete /v1/responses/resp_1 http/1.1"
+    assert heads[2][0] == b"post /v1/responses/resp_1/cancel http/1.1"
+    for head in heads[:2]:
+        assert not [line for line in head if line.startswith((b"content-", b"transfer-encoding"))]
+    assert b"content-length: 0" in heads[2]
+    assert b"content-type: application/json" in heads[2]
 
 
 def test_a_failure_without_an_errno_is_named_by_its_class_never_by_its_message() -> None:

@@ -9,12 +9,16 @@ interchangeable per provider. Every failure is raised as the gateway's own 502 o
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
-from typing import Protocol
+from typing import Final, Protocol
 
 from mini_llm.providers import Target
 
 # The body as the buffers that go out in order: the client's bytes, or three views around a new model.
 Body = Sequence[bytes | memoryview]
+
+# RFC 9110 9.3.1 and 9.3.5: content in a GET or DELETE has no defined meaning, so such a request goes
+# without one, and without Content-Type and Content-Length (8.6); a POST always has a Content-Length.
+BODILESS_METHODS: Final = frozenset({"GET", "DELETE"})
 
 
 class UpstreamResponse(Protocol):
@@ -51,8 +55,11 @@ class Upstream(Protocol):
 
     async def close(self) -> None: ...
 
-    async def send(self, target: Target, path: str, body: Body, client: Mapping[bytes, bytes]) -> UpstreamResponse:
-        """POST the body to `path` of the target's provider; return once the status line and headers are in."""
+    async def send(
+        self, target: Target, path: str, body: Body, client: Mapping[bytes, bytes], *, method: str = "POST"
+    ) -> UpstreamResponse:
+        """Send the body to `path` (a query string included) of the target's provider; return once the
+        status line and headers are in. A method in BODILESS_METHODS sends no body (`body` is empty)."""
         ...
 
 

@@ -15,13 +15,22 @@ from yarl import URL
 
 from mini_llm.errors import GatewayError
 from mini_llm.providers import Target
-from mini_llm.upstream import Body, is_event_stream, joined
+from mini_llm.upstream import BODILESS_METHODS, Body, is_event_stream, joined
 from mini_llm.upstream.failures import ProviderFailures
 from mini_llm.upstream.failures import connect_failure_reason as neutral_connect_failure_reason
 from mini_llm.upstream.request_headers import upstream_headers
 
 # What the aiohttp client raises for a provider that fails; mapped to 502/504 by _Failures.
 _CLIENT_FAILURES: Final = (TimeoutError, aiohttp.ClientError)
+# Parsed URLs are per (provider, path): the by-id paths (/responses/{id}) are one each, so past this
+# many the cache starts over, as the fast client's templates do.
+URLS_LIMIT: Final = 1024
+
+
+class _Request(aiohttp.ClientRequest):
+    """aiohttp's request, but a DELETE without content has no `Content-Length: 0` either (RFC 9110 8.6)."""
+
+    GET_METHODS = aiohttp.ClientRequest.GET_METHODS | {"DELETE"}  # the methods aiohttp sends bodiless as is
 
 
 def connect_failure_reason(exc: aiohttp.ClientConnectorError) -> str:
@@ -125,6 +134,7 @@ class AiohttpClient:
             auto_decompress=False,
             skip_auto_headers=("User-Agent",),
             cookie_jar=aiohttp.DummyCookieJar(),
+            request_class=_Request,
         )
 
     async def close(self) -> None:
@@ -132,23 +142,29 @@ class AiohttpClient:
             await self._session.close()
             self._session = None
 
-    async def send(self, target: Target, path: str, body: Body, client: Mapping[bytes, bytes]) -> AiohttpResponse:
+    async def send(
+        self, target: Target, path: str, body: Body, client: Mapping[bytes, bytes], *, method: str = "POST"
+    ) -> AiohttpResponse:
         """Send the request and return once the status line and headers are in."""
         assert self._session is not None, "AiohttpClient.open() runs in lifespan startup"
         name = target.provider.name
         url = self._urls.get((name, path))
         if url is None:
+            if len(self._urls) >= URLS_LIMIT:
+                self._urls.clear()
             url = self._urls[name, path] = URL(target.provider.url(path))
         failures = self._failures.get(name)
         if failures is None:
             failures = self._failures[name] = _Failures(name, self.timeout)
-        data = joined(body)  # aiohttp writes one buffer
+        content = method not in BODILESS_METHODS
+        data = joined(body) if content else None  # aiohttp writes one buffer
         try:
             # A redirect goes back to the client as the provider sent it: a proxy never follows one.
-            response = await self._session.post(
+            response = await self._session.request(
+                method,
                 url,
                 data=data,
-                headers=upstream_headers(target, client),
+                headers=upstream_headers(target, client, content),
                 allow_redirects=False,
                 proxy=self.proxies.get(name),
             )

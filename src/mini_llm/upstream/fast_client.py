@@ -19,14 +19,15 @@ from mini_llm.upstream.pool import OriginPool, PoolTimeout
 from mini_llm.upstream.request_head import HeadTemplate, Origin, origin_of
 from mini_llm.upstream.tls import client_context
 
-# Templates are per (provider, path, key): few providers and paths, but keys rotate. Past this
-# many the cache starts over, so a long key list costs a rebuild now and then, never memory.
+# Templates are per (provider, method, path, key): few providers and paths, but keys rotate and the
+# by-id paths (/responses/{id}) are one each. Past this many the cache starts over, so a long key
+# list or many ids cost a rebuild now and then, never memory.
 ROUTES_LIMIT: Final = 1024
 
 
 @dataclass(frozen=True, slots=True)
 class _Route:
-    """What one (provider, path, key) needs per request, prepared once."""
+    """What one (provider, method, path, key) needs per request, prepared once."""
 
     template: HeadTemplate
     pool: OriginPool
@@ -34,7 +35,7 @@ class _Route:
 
 
 class FastClient:
-    """Implements `Upstream`: POST to a provider over a pooled keep-alive connection."""
+    """Implements `Upstream`: a request to a provider over a pooled keep-alive connection."""
 
     __slots__ = (
         "_failures",
@@ -53,7 +54,7 @@ class FastClient:
         self._uses_tls = tls  # False when no provider it serves is https: no trust store to load
         self._pool_limit = pool_limit
         self._idle_timeout = idle_timeout
-        self._routes: dict[tuple[str, str, str | None], _Route] = {}
+        self._routes: dict[tuple[str, str, str, str | None], _Route] = {}
         self._origins: dict[str, Origin] = {}  # provider name -> its parsed base URL
         self._pools: dict[Origin, OriginPool] = {}
         self._failures: dict[str, ProviderFailures] = {}
@@ -74,10 +75,12 @@ class FastClient:
         self._pools.clear()
         self._routes.clear()
 
-    async def send(self, target: Target, path: str, body: Body, client: Mapping[bytes, bytes]) -> FastResponse:
-        route = self._routes.get((target.provider.name, path, target.key))
+    async def send(
+        self, target: Target, path: str, body: Body, client: Mapping[bytes, bytes], *, method: str = "POST"
+    ) -> FastResponse:
+        route = self._routes.get((target.provider.name, method, path, target.key))
         if route is None:
-            route = self._route(target, path)
+            route = self._route(target, path, method)
         pool, failures = route.pool, route.failures
         try:
             connection = await pool.acquire()
@@ -87,20 +90,23 @@ class FastClient:
             raise failures.silent(False) from exc
         except OSError as exc:
             raise failures.unreachable(exc, pool.origin.host, pool.origin.port) from exc
+        template = route.template
+        if not template.content:
+            body = ()  # whatever the client sent with a GET or DELETE: after a head without a length, never
         length = 0
         for buffer in body:
             length += len(buffer)
         response = FastResponse(connection, failures, pool.loop)
         assert connection.transport is not None  # acquire() hands out connected ones only
         try:
-            connection.transport.writelines([route.template.head(client, length), *body])
+            connection.transport.writelines([template.head(client, length), *body])
             await response.answered()
         except BaseException:
             response.close()
             raise
         return response
 
-    def _route(self, target: Target, path: str) -> _Route:
+    def _route(self, target: Target, path: str, method: str) -> _Route:
         provider = target.provider
         name = provider.name
         origin = self._origins.get(name)
@@ -118,5 +124,6 @@ class FastClient:
             failures = self._failures[name] = ProviderFailures(name, self._timeout)
         if len(self._routes) >= ROUTES_LIMIT:
             self._routes.clear()
-        route = self._routes[name, path, target.key] = _Route(HeadTemplate(target, path, origin), pool, failures)
+        template = HeadTemplate(target, path, origin, method)
+        route = self._routes[name, method, path, target.key] = _Route(template, pool, failures)
         return route

@@ -104,11 +104,12 @@ def forwarded_headers(client: Mapping[bytes, bytes]) -> list[tuple[bytes, bytes]
     return forwarded
 
 
-def fixed_headers(target: Target) -> list[tuple[bytes, bytes]]:
+def fixed_headers(target: Target, content: bool = True) -> list[tuple[bytes, bytes]]:
     """What every request to the target carries whatever the client sent: the provider's auth, the body's type.
 
     Keys are checked at start-up to be printable ASCII without spaces: nothing can break a line.
     The body was validated as a JSON object, whatever the client labelled it (curl -d says form).
+    A request without `content` (a GET or DELETE) has no body to give a type (RFC 9110 8.3).
     """
     key = target.key
     fixed: list[tuple[bytes, bytes]] = []
@@ -117,7 +118,9 @@ def fixed_headers(target: Target) -> list[tuple[bytes, bytes]]:
             fixed.append((b"x-api-key", key.encode()))
         else:
             fixed.append((b"Authorization", b"Bearer " + key.encode()))
-    fixed += [(b"Content-Type", b"application/json"), (b"Accept-Encoding", b"identity")]
+    if content:
+        fixed.append((b"Content-Type", b"application/json"))
+    fixed.append((b"Accept-Encoding", b"identity"))
     return fixed
 
 
@@ -126,10 +129,10 @@ def needs_default_version(target: Target) -> bool:
     return target.provider.protocol == "anthropic"
 
 
-def upstream_headers(target: Target, client: Mapping[bytes, bytes]) -> dict[str, str]:
+def upstream_headers(target: Target, client: Mapping[bytes, bytes], content: bool = True) -> dict[str, str]:
     """The aiohttp client's headers: the forwarded ones plus the fixed ones."""
     headers = {name.decode("latin-1"): value.decode() for name, value in forwarded_headers(client)}
-    headers.update((name.decode(), value.decode()) for name, value in fixed_headers(target))
+    headers.update((name.decode(), value.decode()) for name, value in fixed_headers(target, content))
     if needs_default_version(target):
         headers.setdefault("anthropic-version", DEFAULT_ANTHROPIC_VERSION)
     return headers
