@@ -349,7 +349,9 @@ class TestCountTokens:
 
 
 class TestErrors:
-    @pytest.mark.parametrize("path", ["/v1/chat/completions", "/responses", "/models", "", "/v1/messages/batches"])
+    @pytest.mark.parametrize(
+        "path", ["/v1/chat/completions", "/v1/responses", "/responses/resp_1", "/models", "", "/v1/messages/batches"]
+    )
     def test_unknown_path_is_404(self, path: str) -> None:
         with pytest.raises(GatewayError) as info:
             mock.respond(path, b'{"model": "mock"}', "mock", 0.0)
@@ -406,7 +408,7 @@ WEATHER_TOOL = {
 ASK = {"role": "user", "content": "Weather in Paris?"}
 
 
-def test_chat_with_tools_calls_the_first_tool_with_string_arguments_filled() -> None:
+def test_chat_with_tools_calls_the_first_tool_with_arguments_valid_for_its_parameters() -> None:
     body = answer("/chat/completions", {"messages": [ASK], "tools": [WEATHER_TOOL]})
     choice = body["choices"][0]
     assert choice["finish_reason"] == "tool_calls"
@@ -415,7 +417,8 @@ def test_chat_with_tools_calls_the_first_tool_with_string_arguments_filled() -> 
     assert call["type"] == "function"
     assert call["id"].startswith("call_")
     assert call["function"]["name"] == "get_weather"
-    assert json.loads(call["function"]["arguments"]) == {"city": "mock"}
+    # Every required parameter is there (strings "mock"), so the client's tool can run on them.
+    assert json.loads(call["function"]["arguments"]) == {"city": "mock", "days": 0}
 
 
 @pytest.mark.parametrize(

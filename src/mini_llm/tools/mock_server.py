@@ -18,6 +18,8 @@ _ENDPOINTS: Final = {
     "/v1/completions": "/completions",
     "/v1/embeddings": "/embeddings",
     "/v1/images/generations": "/images/generations",
+    "/v1/responses": "/responses",
+    "/v1/responses/input_tokens": "/responses/input_tokens",
     "/v1/messages": "/v1/messages",
     "/v1/messages/count_tokens": "/v1/messages/count_tokens",
 }

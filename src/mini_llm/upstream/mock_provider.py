@@ -1,13 +1,15 @@
-"""The built-in mock provider: deterministic answers in both protocols, streamed with a set delay."""
+"""The built-in mock provider: deterministic answers in both protocols, streamed with a set delay.
+
+This module answers OpenAI's chat, completions, embeddings and images endpoints and routes each path
+to its answer; the Responses API and Anthropic's Messages API have modules of their own beside it.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import time
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
 from typing import Any, Final
 
 import msgspec
@@ -15,13 +17,28 @@ import msgspec
 from mini_llm.errors import GatewayError
 from mini_llm.providers import Target
 from mini_llm.upstream import Body, joined
+from mini_llm.upstream.mock_anthropic import count_tokens, messages
+from mini_llm.upstream.mock_frames import (
+    DEFAULT_TOKENS,
+    JSON,
+    SSE,
+    WORDS,
+    MockReply,
+    encode,
+    int_field,
+    paced,
+    pieces,
+    prompt_tokens,
+    request_id,
+    sse,
+    tokens,
+)
+from mini_llm.upstream.mock_responses import input_tokens, responses
+from mini_llm.upstream.mock_schema import json_answer, tool_arguments
 
-WORDS: Final = ("Hello", " from", " the", " mini-llm", " mock", " provider", ".")
-DEFAULT_TOKENS: Final = len(WORDS)
+__all__ = ["DEFAULT_TOKENS", "MOCK_MODEL", "WORDS", "MockProvider", "MockResponse", "request_model", "respond"]
+
 MOCK_MODEL: Final = "mock"
-MAX_TOKENS: Final = 4096
-SSE: Final = b"text/event-stream"
-JSON: Final = b"application/json"
 # A 1x1 transparent PNG, so image answers are real images.
 _PNG: Final = base64.b64encode(
     bytes.fromhex(
@@ -30,98 +47,65 @@ _PNG: Final = base64.b64encode(
     )
 ).decode()
 
-_encode = msgspec.json.encode
 _OBJECT = msgspec.json.Decoder(dict[str, Any])
-
-
-@dataclass(slots=True)
-class MockReply:
-    """What the mock answers: a whole JSON body, or an SSE stream of chunks."""
-
-    status: int
-    content_type: bytes
-    body: bytes = b""
-    stream: AsyncIterator[bytes] | None = None
-
-
-def _int_field(request: dict[str, Any], name: str, default: int, high: int) -> int:
-    value = request.get(name)
-    if not isinstance(value, int) or isinstance(value, bool):
-        return default
-    return max(1, min(value, high))
-
-
-def _tokens(request: dict[str, Any]) -> list[str]:
-    name = "max_completion_tokens" if "max_completion_tokens" in request else "max_tokens"
-    count = _int_field(request, name, DEFAULT_TOKENS, MAX_TOKENS)
-    return [WORDS[i % len(WORDS)] for i in range(count)]
-
-
-def _prompt_tokens(request: dict[str, Any]) -> int:
-    """A stable stand-in for a tokenizer: about four bytes a token."""
-    return max(1, len(_encode(request.get("messages") or request.get("prompt") or request.get("input"))) // 4)
-
-
-def _request_id(request: dict[str, Any]) -> str:
-    return hashlib.blake2s(_encode(request), digest_size=8).hexdigest()
-
-
-def _sse(data: Any, event: str | None = None) -> bytes:
-    frame = b"data: " + _encode(data) + b"\n\n"
-    return b"event: " + event.encode() + b"\n" + frame if event else frame
-
-
-async def _paced(frames: list[bytes], delay: float) -> AsyncIterator[bytes]:
-    """The first frame at once, as providers send their opening event, then one per `delay`."""
-    for index, frame in enumerate(frames):
-        if delay and index:
-            await asyncio.sleep(delay)
-        yield frame
+# The fields that set an OpenAI answer's length, the first one a request sets counting.
+_LIMITS: Final = ("max_completion_tokens", "max_tokens")
 
 
 def _tool_call(request: dict[str, Any], rid: str) -> dict[str, Any] | None:
-    """A call of the first offered function, while no tool result is in yet (non-stream only).
+    """A call of the first function (or the one tool_choice names), while no tool result is in yet
+    (non-stream only).
 
-    Every required string parameter gets the value "mock", so a client can run its tool and
-    send the result back; the next turn (last message from the tool) is answered with text.
+    Its arguments are the smallest ones valid for the function's parameters, free strings "mock", so a
+    client can run its tool and send the result back; the next turn (last message from the tool) gets text.
     """
-    tools, messages = request.get("tools"), request.get("messages")
-    if not tools or not isinstance(tools, list) or request.get("tool_choice") == "none":
+    tools, choice, turns = request.get("tools"), request.get("tool_choice"), request.get("messages")
+    if not isinstance(tools, list) or choice == "none":
         return None
-    last = messages[-1] if isinstance(messages, list) and messages else None
+    last = turns[-1] if isinstance(turns, list) and turns else None
     if isinstance(last, dict) and last.get("role") == "tool":
         return None
-    function = tools[0].get("function") if isinstance(tools[0], dict) else None
-    if not isinstance(function, dict) or not isinstance(function.get("name"), str):
+    wanted = choice.get("function") if isinstance(choice, dict) else None
+    named = wanted.get("name") if isinstance(wanted, dict) else None
+    functions = (tool.get("function") for tool in tools if isinstance(tool, dict))
+    function = next(
+        (
+            function
+            for function in functions
+            if isinstance(function, dict)
+            and isinstance(function.get("name"), str)
+            and (named is None or function["name"] == named)
+        ),
+        None,
+    )
+    if function is None:
         return None
-    schema: Any = function.get("parameters")
-    properties: Any = schema.get("properties") if isinstance(schema, dict) else None
-    required: Any = schema.get("required") if isinstance(schema, dict) else None
-    arguments = {
-        name: "mock"
-        for name in (required if isinstance(required, list) else [])
-        if isinstance(properties, dict)
-        and isinstance(properties.get(name), dict)
-        and properties[name].get("type") == "string"
-    }
+    strict = function.get("strict") is True
+    arguments = tool_arguments(function.get("parameters"), "tools.function.parameters", every_property=strict)
     return {
         "id": f"call_{rid[-12:]}",
         "type": "function",
-        "function": {"name": function["name"], "arguments": _encode(arguments).decode()},
+        "function": {"name": function["name"], "arguments": encode(arguments).decode()},
     }
 
 
 def _chat(request: dict[str, Any], model: str, delay: float) -> MockReply:
-    tokens = _tokens(request)
-    rid, created = f"chatcmpl-mock-{_request_id(request)}", int(time.time())
+    rid, created = f"chatcmpl-mock-{request_id(request)}", int(time.time())
+    call = None if request.get("stream") else _tool_call(request, rid)
+    response_format = request.get("response_format")
+    structured = (
+        json_answer(response_format.get("type"), response_format.get("json_schema"), "response_format.json_schema")
+        if isinstance(response_format, dict) and call is None
+        else None
+    )
+    parts = tokens(request, *_LIMITS) if structured is None else pieces(structured)
     usage = {
-        "prompt_tokens": _prompt_tokens(request),
-        "completion_tokens": len(tokens),
-        "total_tokens": _prompt_tokens(request) + len(tokens),
+        "prompt_tokens": prompt_tokens(request),
+        "completion_tokens": len(parts),
+        "total_tokens": prompt_tokens(request) + len(parts),
     }
     if not request.get("stream"):
-        call = _tool_call(request, rid)
-        message: dict[str, Any] = {"role": "assistant", "content": "".join(tokens), "refusal": None}
+        message: dict[str, Any] = {"role": "assistant", "content": "".join(parts), "refusal": None}
         if call is not None:
             message = {"role": "assistant", "content": None, "refusal": None, "tool_calls": [call]}
         finish = "stop" if call is None else "tool_calls"
@@ -134,120 +118,60 @@ def _chat(request: dict[str, Any], model: str, delay: float) -> MockReply:
             "choices": [choice],
             "usage": usage,
         }
-        return MockReply(200, JSON, _encode(body))
+        return MockReply(200, JSON, encode(body))
     base = {"id": rid, "object": "chat.completion.chunk", "created": created, "model": model}
 
     def chunk(delta: dict[str, Any], finish: str | None) -> bytes:
         choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
-        return _sse({**base, "choices": [choice]})
+        return sse({**base, "choices": [choice]})
 
     frames = [chunk({"role": "assistant", "content": ""}, None)]
-    frames += [chunk({"content": token}, None) for token in tokens]
+    frames += [chunk({"content": part}, None) for part in parts]
     frames.append(chunk({}, "stop"))
     options = request.get("stream_options")
     if isinstance(options, dict) and options.get("include_usage"):
-        frames.append(_sse({**base, "choices": [], "usage": usage}))
+        frames.append(sse({**base, "choices": [], "usage": usage}))
     frames.append(b"data: [DONE]\n\n")
-    return MockReply(200, SSE, stream=_paced(frames, delay))
+    return MockReply(200, SSE, stream=paced(frames, delay))
 
 
 def _completion(request: dict[str, Any], model: str, delay: float) -> MockReply:
-    tokens = _tokens(request)
-    rid, created = f"cmpl-mock-{_request_id(request)}", int(time.time())
+    words = tokens(request, *_LIMITS)
+    rid, created = f"cmpl-mock-{request_id(request)}", int(time.time())
     base = {"id": rid, "object": "text_completion", "created": created, "model": model}
     if not request.get("stream"):
-        choice = {"text": "".join(tokens), "index": 0, "logprobs": None, "finish_reason": "stop"}
+        choice = {"text": "".join(words), "index": 0, "logprobs": None, "finish_reason": "stop"}
         usage = {
-            "prompt_tokens": _prompt_tokens(request),
-            "completion_tokens": len(tokens),
-            "total_tokens": _prompt_tokens(request) + len(tokens),
+            "prompt_tokens": prompt_tokens(request),
+            "completion_tokens": len(words),
+            "total_tokens": prompt_tokens(request) + len(words),
         }
-        return MockReply(200, JSON, _encode({**base, "choices": [choice], "usage": usage}))
+        return MockReply(200, JSON, encode({**base, "choices": [choice], "usage": usage}))
     frames = [
-        _sse({**base, "choices": [{"text": t, "index": 0, "logprobs": None, "finish_reason": None}]}) for t in tokens
+        sse({**base, "choices": [{"text": t, "index": 0, "logprobs": None, "finish_reason": None}]}) for t in words
     ]
-    frames.append(_sse({**base, "choices": [{"text": "", "index": 0, "logprobs": None, "finish_reason": "stop"}]}))
+    frames.append(sse({**base, "choices": [{"text": "", "index": 0, "logprobs": None, "finish_reason": "stop"}]}))
     frames.append(b"data: [DONE]\n\n")
-    return MockReply(200, SSE, stream=_paced(frames, delay))
+    return MockReply(200, SSE, stream=paced(frames, delay))
 
 
 def _embeddings(request: dict[str, Any], model: str) -> MockReply:
     inputs = request.get("input")
     items = inputs if isinstance(inputs, list) and inputs and not isinstance(inputs[0], int) else [inputs]
-    dims = _int_field(request, "dimensions", 8, 4096)
+    dims = int_field(request, "dimensions", 8, 4096)
     data = []
     for index, item in enumerate(items):
-        digest = hashlib.sha256(_encode(item)).digest()
+        digest = hashlib.sha256(encode(item)).digest()
         vector = [round((digest[i % len(digest)] - 128) / 128, 6) for i in range(dims)]
         data.append({"object": "embedding", "index": index, "embedding": vector})
-    usage = {"prompt_tokens": _prompt_tokens(request), "total_tokens": _prompt_tokens(request)}
-    return MockReply(200, JSON, _encode({"object": "list", "data": data, "model": model, "usage": usage}))
+    usage = {"prompt_tokens": prompt_tokens(request), "total_tokens": prompt_tokens(request)}
+    return MockReply(200, JSON, encode({"object": "list", "data": data, "model": model, "usage": usage}))
 
 
 def _images(request: dict[str, Any]) -> MockReply:
-    count = _int_field(request, "n", 1, 10)
+    count = int_field(request, "n", 1, 10)
     data = [{"b64_json": _PNG, "revised_prompt": request.get("prompt")} for _ in range(count)]
-    return MockReply(200, JSON, _encode({"created": int(time.time()), "data": data}))
-
-
-def _messages(request: dict[str, Any], model: str, delay: float) -> MockReply:
-    tokens = _tokens(request)
-    mid = f"msg_mock_{_request_id(request)}"
-    input_tokens = _prompt_tokens(request)
-    if not request.get("stream"):
-        body = {
-            "id": mid,
-            "type": "message",
-            "role": "assistant",
-            "model": model,
-            "content": [{"type": "text", "text": "".join(tokens)}],
-            "stop_reason": "end_turn",
-            "stop_sequence": None,
-            "usage": {"input_tokens": input_tokens, "output_tokens": len(tokens)},
-        }
-        return MockReply(200, JSON, _encode(body))
-    start: dict[str, Any] = {
-        "id": mid,
-        "type": "message",
-        "role": "assistant",
-        "model": model,
-        "content": [],
-        "stop_reason": None,
-        "stop_sequence": None,
-        "usage": {"input_tokens": input_tokens, "output_tokens": 1},
-    }
-    frames = [
-        _sse({"type": "message_start", "message": start}, "message_start"),
-        _sse(
-            {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
-            "content_block_start",
-        ),
-        _sse({"type": "ping"}, "ping"),
-    ]
-    frames += [
-        _sse(
-            {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": token}},
-            "content_block_delta",
-        )
-        for token in tokens
-    ]
-    frames += [
-        _sse({"type": "content_block_stop", "index": 0}, "content_block_stop"),
-        _sse(
-            {
-                "type": "message_delta",
-                "delta": {"stop_reason": "end_turn", "stop_sequence": None},
-                "usage": {"output_tokens": len(tokens)},
-            },
-            "message_delta",
-        ),
-        _sse({"type": "message_stop"}, "message_stop"),
-    ]
-    return MockReply(200, SSE, stream=_paced(frames, delay))
-
-
-def _count_tokens(request: dict[str, Any]) -> MockReply:
-    return MockReply(200, JSON, _encode({"input_tokens": _prompt_tokens(request)}))
+    return MockReply(200, JSON, encode({"created": int(time.time()), "data": data}))
 
 
 def request_model(body: bytes | memoryview) -> str:
@@ -260,7 +184,7 @@ def request_model(body: bytes | memoryview) -> str:
 
 
 def respond(path: str, body: bytes | memoryview, model: str, delay: float) -> MockReply:
-    """Answer `path` (relative to the provider base: `/chat/completions`, `/v1/messages`, ...)."""
+    """Answer `path` (relative to the provider base: `/chat/completions`, `/responses`, `/v1/messages`, ...)."""
     try:
         return _respond(path, body, model, delay)
     except RecursionError as exc:
@@ -282,10 +206,14 @@ def _respond(path: str, body: bytes | memoryview, model: str, delay: float) -> M
         return _embeddings(request, model)
     if path == "/images/generations":
         return _images(request)
+    if path == "/responses":
+        return responses(request, model, delay)
+    if path == "/responses/input_tokens":
+        return input_tokens(request)
     if path == "/v1/messages":
-        return _messages(request, model, delay)
+        return messages(request, model, delay)
     if path == "/v1/messages/count_tokens":
-        return _count_tokens(request)
+        return count_tokens(request)
     raise GatewayError(404, f"the mock provider has no endpoint {path}")
 
 
@@ -332,6 +260,8 @@ class MockProvider:
     async def close(self) -> None:
         """Nothing to close."""
 
-    async def send(self, target: Target, path: str, body: Body, client: Mapping[bytes, bytes]) -> MockResponse:
+    async def send(
+        self, target: Target, path: str, body: Body, client: Mapping[bytes, bytes], *, method: str = "POST"
+    ) -> MockResponse:
         whole = joined(body)
         return MockResponse(respond(path, whole, target.model, self._delay))
