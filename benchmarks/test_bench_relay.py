@@ -48,7 +48,7 @@ def test_relay_stream(benchmark: BenchmarkFixture, loop: asyncio.AbstractEventLo
                 yield chunk
 
         with streams.open() as stream:
-            await relay_stream(send, [], source(), "openai", EventRelay(StreamObserver("openai"), SECRET, stream))
+            await relay_stream(send, [], source(), EventRelay(StreamObserver("openai"), SECRET, stream))
         return sent
 
     assert benchmark(lambda: loop.run_until_complete(run())) == len(OPENAI)

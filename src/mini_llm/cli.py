@@ -104,7 +104,7 @@ def _serve(args: argparse.Namespace) -> int:
     except server.PortUnavailable as exc:
         return _fail(str(exc), EXIT_PORT)
     os.environ["MINI_LLM_PORT"] = str(port)
-    logging.config.dictConfig(server.LOG_CONFIG)
+    logging.config.dictConfig(server.log_config(settings.log_format))
     log = logging.getLogger("mini_llm")
     log.info("mini-llm %s, hot path: %s; %s", __version__, hotpath.IMPLEMENTATION, settings.summary())
     if open_warning:
@@ -120,6 +120,7 @@ def _serve(args: argparse.Namespace) -> int:
         settings.drain_delay,
         "mini-llm gateway",
         ready_file,
+        settings.log_format,
     )
 
 

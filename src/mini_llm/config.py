@@ -47,6 +47,7 @@ __all__ = [
     "MASK_MIN_LENGTH",
     "SHA256_PREFIX",
     "ConfigError",
+    "LogFormat",
     "Settings",
     "UpstreamClient",
     "load_settings",
@@ -86,6 +87,8 @@ SHA256_PREFIX: Final = "sha256:"
 # "fast": the gateway's own HTTP/1.1 client; "aiohttp": aiohttp's ClientSession.
 UpstreamClient = Literal["fast", "aiohttp"]
 _UPSTREAM_CLIENTS: Final[dict[str, UpstreamClient]] = {"fast": "fast", "aiohttp": "aiohttp"}
+LogFormat = Literal["text", "json"]
+_LOG_FORMATS: Final[dict[str, LogFormat]] = {"text": "text", "json": "json"}
 _CUSTOM_PROTOCOLS: Final[dict[str, WireProtocol]] = {"openai": "openai", "anthropic": "anthropic"}
 
 T = TypeVar("T")
@@ -154,6 +157,13 @@ def _upstream_client(setting: str, raw: Any) -> UpstreamClient:
     if client is None:
         raise ConfigError(setting, f"{raw!r} is not 'fast' or 'aiohttp'")
     return client
+
+
+def _log_format(setting: str, raw: Any) -> LogFormat:
+    log_format = _LOG_FORMATS.get(raw.strip().lower()) if isinstance(raw, str) else None
+    if log_format is None:
+        raise ConfigError(setting, f"{raw!r} is not 'text' or 'json'")
+    return log_format
 
 
 def _url(setting: str, raw: Any) -> str:
@@ -325,6 +335,8 @@ class Settings:
         "MINI_LLM_UPSTREAM_IDLE_TIMEOUT", _positive_seconds, DEFAULT_UPSTREAM_IDLE_TIMEOUT, show=_in_seconds
     )
     log_requests: bool = _setting("MINI_LLM_LOG_REQUESTS", _flag, False, show=_lower)
+    log_format: Literal["text", "json"] = _setting("MINI_LLM_LOG_FORMAT", _log_format, "text")
+    metrics: bool = _setting("MINI_LLM_METRICS", _flag, True, show=_lower)
     no_extensions: bool = _setting("MINI_LLM_NO_EXTENSIONS", _flag, False, show=_lower)
     mock_token_delay: float = _setting("MINI_LLM_MOCK_TOKEN_DELAY", _seconds, 0.0, show=_in_seconds)
     drain_timeout: float = _setting(

@@ -9,6 +9,8 @@ import msgspec
 from mini_llm.asgi import Headers
 
 Dialect = Literal["openai", "anthropic"]
+# The event vocabulary of a stream: chat completions (OpenAI), messages (Anthropic) or OpenAI's Responses API.
+EventFormat = Literal["openai", "anthropic", "responses"]
 
 # How much of a client-supplied value an error message or the access log quotes.
 CLIP_CHARS: Final = 200
@@ -117,15 +119,27 @@ def error_body(protocol: Dialect, error: GatewayError) -> bytes:
     )
 
 
-def stream_error_event(protocol: Dialect, error: GatewayError) -> bytes:
+def stream_error_event(events: EventFormat, error: GatewayError, sequence_number: int = 0) -> bytes:
     """An SSE frame reporting an error after the 200 status went out.
 
     OpenAI's stream is bare `data:` events (https://platform.openai.com/docs/api-reference/chat-streaming),
     so the error object goes in one; Anthropic names it `event: error`
-    (https://docs.anthropic.com/en/api/messages-streaming#error-events).
+    (https://docs.anthropic.com/en/api/messages-streaming#error-events). The Responses API names it too,
+    with the error's fields at the top level and the stream's next `sequence_number`
+    (https://platform.openai.com/docs/api-reference/responses-streaming/error): the events relayed
+    before it, as the provider numbers them from 0.
     """
-    body = error_body(protocol, error)
-    if protocol == "anthropic":
+    if events == "responses":
+        event = {
+            "type": "error",
+            "code": error.code or openai_type(error.status),
+            "message": error.message,
+            "param": error.param,
+            "sequence_number": sequence_number,
+        }
+        return b"event: error\ndata: " + msgspec.json.encode(event) + b"\n\n"
+    body = error_body(events, error)
+    if events == "anthropic":
         return b"event: error\ndata: " + body + b"\n\n"
     return b"data: " + body + b"\n\n"
 

@@ -23,6 +23,7 @@ from granian.http import HTTP1Settings
 from granian.server.common import AbstractServer
 
 from mini_llm._parent_death import parent_death_tie
+from mini_llm.metrics import METRICS_DIR_ENV
 
 # Concurrent connections per worker (granian's backpressure): high, for many idle streams.
 MAX_CONNECTIONS_PER_WORKER: Final = 16384
@@ -51,6 +52,14 @@ LOG_CONFIG: Final[dict[str, Any]] = {
     # logging.lastResort, written as they are.
     "root": {"handlers": ["stderr"], "level": "WARNING"},
 }
+
+
+def log_config(log_format: str) -> dict[str, Any]:
+    """LOG_CONFIG, or with MINI_LLM_LOG_FORMAT=json the same handlers writing one JSON object per line."""
+    if log_format != "json":
+        return LOG_CONFIG
+    json_formatter = {"()": "mini_llm.log_json.JsonFormatter"}
+    return {**LOG_CONFIG, "formatters": {"plain": json_formatter, "granian": json_formatter}}
 
 
 # Set by run() for the workers it forks, so they can tie themselves to it.
@@ -256,6 +265,7 @@ def run(
     drain_delay: float,
     banner: str,
     ready_file: str | None = None,
+    log_format: str = "text",
 ) -> int:
     """Serve the ASGI app `target` until signalled; returns the process exit status.
 
@@ -268,6 +278,10 @@ def run(
     with tempfile.TemporaryDirectory(prefix="mini-llm-") as scratch:
         marker = os.path.join(scratch, "draining")
         os.environ["MINI_LLM_DRAIN_MARKER"] = marker
+        # Each worker writes its metrics snapshot here, and merges the others' when it answers /metrics.
+        metrics_dir = os.path.join(scratch, "metrics")
+        os.mkdir(metrics_dir)
+        os.environ[METRICS_DIR_ENV] = metrics_dir
         os.environ[SERVER_PID_ENV] = str(os.getpid())
         server = _DrainingGranian(
             target,
@@ -284,7 +298,7 @@ def run(
             respawn_failed_workers=True,
             workers_kill_timeout=math.ceil(drain_timeout) + DRAIN_GRACE,
             log_access=False,
-            log_dictconfig=LOG_CONFIG,
+            log_dictconfig=log_config(log_format),
             drain_marker=marker,
             drain_delay=drain_delay,
             banner=banner,

@@ -16,6 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.e2e import responses_events
 from tests.e2e.threaded_server import ThreadedServer
 
 OPENAI_KEYS = ("sk-test-openai-key-AAAA", "sk-test-openai-key-BBBB")
@@ -50,6 +51,7 @@ class Seen:
     headers: dict[str, str]
     body: bytes
     raw_headers: tuple[tuple[bytes, bytes], ...] = ()  # as they came on the wire, for byte-exact checks
+    query: str = ""  # the query string as it came, undecoded
 
 
 @dataclass
@@ -82,7 +84,8 @@ class FakeUpstream:
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
-        self.seen.append(Seen(request.method, request.path, dict(request.headers), body, request.raw_headers))
+        query = request.rel_url.raw_query_string
+        self.seen.append(Seen(request.method, request.path, dict(request.headers), body, request.raw_headers, query))
         try:
             payload: dict[str, Any] = json.loads(body) if body else {}
         except ValueError:
@@ -117,6 +120,8 @@ class FakeUpstream:
         scripted = self._scripted(model, bool(payload.get("stream")), anthropic)
         if scripted is not None:
             return await scripted(request, model)
+        if request.path.startswith("/v1/responses"):
+            return await _responses(request, model, bool(payload.get("stream")))
         if payload.get("stream"):
             return await self._stream(request, model, anthropic)
         if anthropic:
@@ -340,6 +345,44 @@ def _anthropic_frames(model: str) -> list[bytes]:
         event("message_stop", {"type": "message_stop"}),
     ]
     return frames
+
+
+# A response id the fake has no response for: its by-id routes answer 404, as OpenAI's do.
+MISSING_RESPONSE = "resp_missing"
+
+
+async def _responses(request: web.Request, model: str, stream: bool) -> web.StreamResponse:
+    """The Responses API: create (whole or streamed), input_tokens, compact, and a stored response's by-id routes."""
+    path = request.path.removeprefix("/v1/responses")
+    headers = {"x-request-id": "req_fake_r"}
+    if path == "":
+        if stream:
+            return await _frames(request, responses_events.stream_frames(model))
+        return web.json_response(responses_events.response_object(model, "fake responses answer"), headers=headers)
+    if path == "/input_tokens":
+        return web.json_response({"object": "response.input_tokens", "input_tokens": 7}, headers=headers)
+    if path == "/compact":
+        compacted = {"id": "resp_compact", "created_at": 1, "object": "response.compaction", "output": []}
+        return web.json_response({**compacted, "usage": responses_events.USAGE}, headers=headers)
+    response_id, _, action = path.removeprefix("/").partition("/")
+    if response_id == MISSING_RESPONSE:
+        error = {"message": f"Response with id '{response_id}' not found.", "type": "invalid_request_error"}
+        return web.json_response({"error": {**error, "param": None, "code": None}}, status=404, headers=headers)
+    stored = responses_events.response_object("gpt-4o", "stored answer", response_id=response_id)
+    answer: dict[str, Any]
+    if request.method == "GET" and not action and request.query.get("stream") == "true":
+        return await _frames(request, responses_events.stream_frames("gpt-4o"))  # a background response's events
+    if request.method == "DELETE":
+        answer = {"id": response_id, "object": "response.deleted", "deleted": True}
+    elif action == "cancel":
+        answer = {**stored, "status": "cancelled"}
+    elif action == "input_items":
+        content = [{"type": "input_text", "text": f"query={request.rel_url.raw_query_string}"}]
+        item = {"id": "msg_in", "type": "message", "role": "user", "status": "completed", "content": content}
+        answer = {"object": "list", "data": [item], "first_id": "msg_in", "last_id": "msg_in", "has_more": False}
+    else:
+        answer = stored
+    return web.json_response(answer, headers=headers)
 
 
 def sent_key(request: web.Request) -> str:

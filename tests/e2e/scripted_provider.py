@@ -297,6 +297,29 @@ class StreamCut:
 
 
 @dataclass(frozen=True, slots=True)
+class Frames:
+    """A 200 event stream of exactly these frames in one write (any API's events), ended, or `cut` without its end."""
+
+    frames: tuple[bytes, ...]
+    cut: bool = False
+    pause: float = 0.0  # > 0: each frame its own write, this many seconds apart (so each its own read)
+
+    async def answer(self, request: web.Request, seen: Seen, server: ScriptedProvider) -> web.StreamResponse:
+        response = await _open_stream(request)
+        if self.pause:
+            for frame in self.frames:
+                await response.write(frame)
+                await asyncio.sleep(self.pause)
+        else:
+            await response.write(b"".join(self.frames))
+        if self.cut:
+            _transport(request).close()  # close() sends what is buffered first, then FIN
+        else:
+            await response.write_eof()
+        return response
+
+
+@dataclass(frozen=True, slots=True)
 class EmptyStream:
     """A 200 event stream that ends properly (the chunked terminator) before a single event."""
 
@@ -377,6 +400,10 @@ def error_after(good: int, kind: str = "overloaded_error") -> StreamError:
 
 def cut_after(good: int) -> StreamCut:
     return StreamCut(good)
+
+
+def frames(*sent: bytes, cut: bool = False, pause: float = 0.0) -> Frames:
+    return Frames(sent, cut, pause)
 
 
 def empty_stream() -> EmptyStream:

@@ -2,7 +2,8 @@
 
 OpenAI: https://platform.openai.com/docs/guides/error-codes and
 https://platform.openai.com/docs/api-reference/chat-streaming; Anthropic: https://docs.anthropic.com/en/api/errors
-and https://docs.anthropic.com/en/api/messages-streaming#error-events.
+and https://docs.anthropic.com/en/api/messages-streaming#error-events; the Responses API's error event:
+https://platform.openai.com/docs/api-reference/responses-streaming/error.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from openai.types.responses import ResponseErrorEvent
 
 from mini_llm.errors import (
     CLIP_CHARS,
@@ -149,6 +151,27 @@ class TestStreamErrorEvent:
         payload = json.loads(event.data)
         assert payload["error"]["message"] == "line one\nline two"
         assert payload["error"]["type"] == type_
+
+    def test_responses_is_the_error_event_of_the_responses_api_with_the_next_sequence_number(self) -> None:
+        error = UpstreamUnreachable("the provider closed the stream\nmid-way")
+        frame = stream_error_event("responses", error, 7)
+        events = SSESplitter().feed(frame)
+        assert len(events) == 1
+        assert events[0].event == "error"
+        payload = json.loads(events[0].data)
+        assert payload == {
+            "type": "error",
+            "code": "upstream_unreachable",
+            "message": "the provider closed the stream\nmid-way",
+            "param": None,
+            "sequence_number": 7,
+        }
+        # The SDK's own model of the event reads it: `responses.stream` hands it to the caller.
+        assert ResponseErrorEvent.model_validate(payload).sequence_number == 7
+
+    def test_a_responses_error_without_a_code_is_named_by_its_type(self) -> None:
+        payload = json.loads(SSESplitter().feed(stream_error_event("responses", GatewayError(500, "x")))[0].data)
+        assert payload["code"] == "server_error"
 
 
 class TestClip:

@@ -71,7 +71,7 @@ def test_an_idle_stream_ended_by_the_drain_sends_an_error_event_and_its_end(prot
         async def relay() -> None:
             source = _sse_source(b"data: one\n\ndata: half", asyncio.Event())
             with streams.open() as handle:
-                await relay_stream(send, [], source, protocol, EventRelay(StreamObserver(protocol), None, handle))
+                await relay_stream(send, [], source, EventRelay(StreamObserver(protocol), None, handle))
 
         task = asyncio.create_task(relay())
         await asyncio.sleep(0.05)
@@ -107,7 +107,7 @@ def test_a_client_disconnect_is_not_mistaken_for_an_ending(after_drain_timeout: 
         async def relay() -> None:
             source = _sse_source(b"data: one\n\n", asyncio.Event())
             with streams.open() as handle:
-                await relay_stream(send, [], source, "openai", EventRelay(StreamObserver("openai"), None, handle))
+                await relay_stream(send, [], source, EventRelay(StreamObserver("openai"), None, handle))
 
         task = asyncio.create_task(relay())
         await asyncio.sleep(0.05)
@@ -142,7 +142,7 @@ def test_a_stream_opened_after_the_drain_timeout_ends_at_once_with_the_same_even
 
         source = _sse_source(b"data: one\n\n", asyncio.Event())
         with streams.open() as handle:
-            relay = relay_stream(send, [], source, "openai", EventRelay(StreamObserver("openai"), None, handle))
+            relay = relay_stream(send, [], source, EventRelay(StreamObserver("openai"), None, handle))
             await asyncio.wait_for(relay, 5)
         return sent, len(streams)
 
@@ -190,7 +190,7 @@ def test_a_stream_sending_its_last_message_is_out_of_the_budget_and_its_provider
         async def relay() -> None:
             with streams.open(lambda: log.append("provider closed")) as handle:
                 source = _ending(kind, holding, go_on)
-                await relay_stream(send, [], source, "openai", EventRelay(StreamObserver("openai"), None, handle))
+                await relay_stream(send, [], source, EventRelay(StreamObserver("openai"), None, handle))
 
         task = asyncio.create_task(relay())
         await holding.wait()
@@ -228,7 +228,7 @@ def test_a_stream_ended_by_the_budget_closes_its_provider_before_its_error_event
         async def relay() -> None:
             source = _ending("provider-failure", holding, asyncio.Event())  # idle, holding a partial event
             with streams.open(lambda: log.append("provider closed")) as handle:
-                await relay_stream(send, [], source, "openai", EventRelay(StreamObserver("openai"), None, handle))
+                await relay_stream(send, [], source, EventRelay(StreamObserver("openai"), None, handle))
 
         task = asyncio.create_task(relay())
         await holding.wait()

@@ -76,7 +76,7 @@ def _relay(chunks: list[bytes], key: str | None = None, protocol: Dialect = "ope
     async def run() -> None:
         with OpenStreams(64 * 1024 * 1024).open() as stream:
             secret = key.encode() if key else None
-            await relay_stream(send, [], source(), protocol, EventRelay(StreamObserver(protocol), secret, stream))
+            await relay_stream(send, [], source(), EventRelay(StreamObserver(protocol), secret, stream))
 
     asyncio.run(run())
     assert sent[0]["type"] == "http.response.start"
@@ -273,7 +273,7 @@ def test_an_idle_stream_holds_no_more_than_it_counts(chunks: Callable[[], Iterat
 
         async def relay() -> None:
             with streams.open() as stream:
-                await relay_stream(send, [], source(), "openai", EventRelay(StreamObserver("openai"), None, stream))
+                await relay_stream(send, [], source(), EventRelay(StreamObserver("openai"), None, stream))
 
         task = asyncio.create_task(relay())
         await idle.wait()
@@ -328,7 +328,7 @@ def test_every_answer_varies_on_origin() -> None:
     async def run() -> None:
         await send_whole(send, 200, [(b"content-type", b"application/json")], b"{}")
         with OpenStreams(1024).open() as stream:
-            await relay_stream(send, [], no_events(), "openai", EventRelay(StreamObserver("openai"), None, stream))
+            await relay_stream(send, [], no_events(), EventRelay(StreamObserver("openai"), None, stream))
 
     asyncio.run(run())
     starts = [m["headers"] for m in sent if m["type"] == "http.response.start"]

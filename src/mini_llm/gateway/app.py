@@ -7,13 +7,15 @@ import gc
 import logging
 import os
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from typing import Final
 
 from mini_llm import hotpath, log_redaction
 from mini_llm.asgi import Receive, Scope, Send, header_map
 from mini_llm.config import ConfigError, Settings, load_settings
-from mini_llm.errors import CLIP_CHARS, ClientDisconnected, Dialect, GatewayError, clip, error_body
+from mini_llm.errors import ClientDisconnected, Dialect, GatewayError, clip, error_body
+from mini_llm.gateway.access_log import AccessLog
 from mini_llm.gateway.browser_guard import (
     BrowserGuard,
     cors_headers,
@@ -24,11 +26,11 @@ from mini_llm.gateway.browser_guard import (
 from mini_llm.gateway.client_auth import ClientAuth
 from mini_llm.gateway.context import Context, Request
 from mini_llm.gateway.pipeline import JSON_HEADERS
-from mini_llm.gateway.routes import anthropic, openai, ops, playground
+from mini_llm.gateway.routes import anthropic, metrics, openai, ops, playground, responses
 from mini_llm.gateway.routing import Router
-from mini_llm.gateway.sending import send_whole
 from mini_llm.hosts import host_name, is_loopback
 from mini_llm.listening import serving_hosts
+from mini_llm.log_json import use_json
 from mini_llm.server import PLAIN_FORMAT, SERVER_PID_ENV, on_drain_signal, tie_worker_to_server
 from mini_llm.upstream.clients import UpstreamClients
 
@@ -49,6 +51,8 @@ ROUTES: Final[dict[tuple[str, str], tuple[Handler, Dialect | None]]] = {
     ("HEAD", "/ready"): (ops.ready, "openai"),
     ("GET", "/playground"): (playground.playground, "openai"),
     ("HEAD", "/playground"): (playground.playground, "openai"),
+    ("GET", "/metrics"): (metrics.metrics, "openai"),
+    ("HEAD", "/metrics"): (metrics.metrics, "openai"),
     ("GET", "/v1/models"): (openai.list_models, None),  # both SDKs list models here: shape by anthropic-version
     ("POST", "/v1/chat/completions"): (openai.chat_completions, "openai"),
     ("POST", "/v1/completions"): (openai.completions, "openai"),
@@ -56,6 +60,9 @@ ROUTES: Final[dict[tuple[str, str], tuple[Handler, Dialect | None]]] = {
     ("POST", "/v1/images/generations"): (openai.image_generations, "openai"),
     ("POST", "/v1/messages"): (anthropic.messages, "anthropic"),
     ("POST", "/v1/messages/count_tokens"): (anthropic.count_tokens, "anthropic"),
+    ("POST", "/v1/responses"): (responses.create, "openai"),
+    ("POST", "/v1/responses/input_tokens"): (responses.input_tokens, "openai"),
+    ("POST", "/v1/responses/compact"): (responses.compact, "openai"),
 }
 _METHODS_BY_PATH: Final[dict[str, list[str]]] = {}
 for _method, _path in ROUTES:
@@ -73,13 +80,40 @@ def _protocol_for(path: str, headers: dict[bytes, bytes], route_protocol: Dialec
     return "openai"
 
 
+MODEL_ROUTE: Final = openai.MODELS_PREFIX + "{id}"
+
+
 def _is_model_path(path: str) -> bool:
     return path.startswith(openai.MODELS_PREFIX) and len(path) > len(openai.MODELS_PREFIX)
 
 
+def _by_id_tail(path: str) -> str | None:
+    """What follows the id in a Responses by-id path (`""`, `/cancel`, ...); None for any other path.
+
+    A fixed path wins: `/v1/responses/input_tokens` and `/v1/responses/compact` are no response's ids.
+    """
+    if path in _METHODS_BY_PATH:
+        return None
+    parts = responses.split(path)
+    return None if parts is None else parts[1]
+
+
 def _methods_for(path: str) -> list[str]:
     """The methods a path is served with; none for an unknown path."""
-    return ["GET"] if _is_model_path(path) else _METHODS_BY_PATH.get(path, [])
+    if _is_model_path(path):
+        return ["GET"]
+    tail = _by_id_tail(path)
+    return list(responses.BY_ID_METHODS[tail]) if tail is not None else _METHODS_BY_PATH.get(path, [])
+
+
+def route_label(path: str) -> str:
+    """The metrics' route label: a served path, a by-id path's template, or "unknown" (a bounded set)."""
+    if path in _METHODS_BY_PATH:
+        return path
+    if _is_model_path(path):
+        return MODEL_ROUTE
+    tail = _by_id_tail(path)
+    return responses.route_label(tail) if tail is not None else "unknown"
 
 
 def _lookup(method: str, path: str) -> tuple[Handler, Dialect | None]:
@@ -89,6 +123,8 @@ def _lookup(method: str, path: str) -> tuple[Handler, Dialect | None]:
     if method == "GET" and _is_model_path(path):
         return openai.retrieve_model, None
     allowed = _methods_for(path)
+    if method in allowed:  # a Responses by-id path: every fixed route was looked up above
+        return responses.by_id, "openai"
     if not allowed:
         raise GatewayError(404, f"unknown path {clip(path)}: see the README for the endpoint list", code="not_found")
     # RFC 9110 15.5.6: a 405 names the allowed methods in Allow.
@@ -100,9 +136,8 @@ def _lookup(method: str, path: str) -> tuple[Handler, Dialect | None]:
 
 async def _answer_preflight(ctx: Context, req: Request) -> None:
     """A CORS preflight from an allowed cross origin (the guard refused any other): no key, no body."""
-    req.status = 204
     methods = ", ".join(_methods_for(req.scope["path"])).encode()
-    await send_whole(req.send, 204, preflight_headers(req.headers[b"origin"], methods, req.headers), b"")
+    await req.answer(204, preflight_headers(req.headers[b"origin"], methods, req.headers), b"")
 
 
 def _as_bound(settings: Settings) -> Settings:
@@ -141,6 +176,7 @@ class GatewayApp:
         self.ctx: Context | None = None
         self.guard: BrowserGuard | None = None
         self.auth: ClientAuth | None = None  # None when no gateway key is configured: no check at all
+        self.access_log = AccessLog("text")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -163,6 +199,7 @@ class GatewayApp:
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 if self.ctx is not None:
+                    self.ctx.metrics.close()
                     await self.ctx.upstreams.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
@@ -185,13 +222,17 @@ class GatewayApp:
             settings.host, settings.allowed_hosts, settings.allowed_origins, keys_required=bool(keys)
         )
         self.auth = ClientAuth(keys) if keys else None
+        self.access_log = AccessLog(settings.log_format)
         gc.freeze()  # no collect first: it would cost ~20 ms of cold start for little import-time garbage
         gc.set_threshold(*GC_THRESHOLDS)
+        if settings.log_format == "json":
+            use_json()
         ctx = Context(settings, router, upstreams, os.environ.get("MINI_LLM_DRAIN_MARKER"))
         on_drain_signal(ctx.begin_drain)
         return ctx
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        began = time.perf_counter()
         ctx = self.ctx
         if ctx is None:  # pragma: no cover - granian runs lifespan before serving
             raise RuntimeError("mini-llm needs an ASGI server that runs lifespan")
@@ -199,6 +240,8 @@ class GatewayApp:
         path: str = scope["path"]
         headers = header_map(scope)
         req = Request(scope, receive, send, headers, "openai")
+        req.began = began
+        req.request_id = ctx.request_ids.of(headers)
         try:
             handler, route_protocol = self._admit(req, method, path)
             req.protocol = _protocol_for(path, headers, route_protocol)
@@ -212,9 +255,12 @@ class GatewayApp:
         except Exception:
             logger.exception("unhandled error on %s %s", clip(method), clip(path))
             await self._fail(req, GatewayError(500, "internal gateway error; see the gateway log"))
+        duration = time.perf_counter() - began
+        overhead = duration - req.upstream_wait
+        req.route = route_label(path)
+        ctx.metrics.finished(req, duration, overhead)
         if ctx.settings.log_requests:
-            # A method is a token (RFC 9110 9.1): nothing to quote, only a length to bound.
-            logger.info("%s %s %d %s", method[:CLIP_CHARS], clip(path), req.status, req.note)
+            self.access_log.write(req, duration, overhead)
 
     def _admit(self, req: Request, method: str, path: str) -> tuple[Handler, Dialect | None]:
         """The route, once the request may be served: Host and Origin first (preflights end there), then the key."""
@@ -234,12 +280,10 @@ class GatewayApp:
 
     @staticmethod
     async def _fail(req: Request, exc: GatewayError) -> None:
-        req.note = (req.note + " " if req.note else "") + f"error={exc.message!r}"
+        req.error = exc.message
         if req.started:
             return  # the provider's status already went out: the log keeps it, the note says what cut the answer
-        req.status = exc.status
-        headers = [*JSON_HEADERS, *exc.headers, *req.routing_headers]
-        await send_whole(req.send, exc.status, headers, error_body(req.protocol, exc))
+        await req.answer(exc.status, [*JSON_HEADERS, *exc.headers], error_body(req.protocol, exc))
 
 
 app = GatewayApp()

@@ -21,7 +21,7 @@ from typing import Final, NamedTuple, Protocol, TypeVar
 from mini_llm.config import Settings
 from mini_llm.errors import CLIP_CHARS, GatewayError, UpstreamTimeout, UpstreamUnreachable, clip
 from mini_llm.gateway.breaker import Breaker, Breakers
-from mini_llm.gateway.key_pool import KeyPool
+from mini_llm.gateway.key_pool import CoolReason, KeyPool
 from mini_llm.gateway.retry_policy import RETRYABLE_STATUSES, backoff, retry_after, should_retry_header
 from mini_llm.providers import Hop, Provider, Target
 
@@ -109,6 +109,8 @@ class FailoverRun:
 
     def __init__(self) -> None:
         self.records: list[AttemptRecord] = []
+        self.cooled: list[tuple[str, str]] = []  # (provider, reason) of each key this request cooled
+        self.waited = 0.0  # seconds slept for backoffs and cooling keys: waits the providers' answers asked for
 
     def log_fields(self) -> str:
         fields = f"attempts=[{'; '.join(record.log_entry() for record in self.records)}]"
@@ -142,7 +144,10 @@ class FailoverRun:
 
 def label(provider: str, model: str) -> str:
     """`provider:model` for the log and messages, safe to print: a client's model name is cut (it may be
-    megabytes), and quoted (`clip`) when it holds anything that could forge a log line or end the list."""
+    megabytes), and quoted (`clip`) when it holds anything that could forge a log line or end the list.
+    A route without a model (the Responses API's by-id routes) names the provider alone."""
+    if not model:
+        return provider
     if len(model) > CLIP_CHARS or not model.isprintable() or ";" in model or "]" in model:
         return f"{provider}:{clip(model)}"
     return f"{provider}:{model}"
@@ -259,7 +264,7 @@ class Failover:
                         if clock() + pause <= deadline:
                             retries -= 1
                             limited.clear()
-                            await self._sleep(pause)
+                            await self._pause(pause, run)
                             continue
                         run.budget_ran_out = True
                     run.cooling_free_in = _sooner(free_in, run.cooling_free_in)
@@ -294,7 +299,7 @@ class Failover:
                     if status in (401, 403) and key is not None:
                         # A key problem, not the request's: the next key at once, and no retry spent. A provider
                         # without keys (a local server) has no key to swap: its 401 or 403 is the answer.
-                        pool.cool(slot, settings.key_auth_cooldown, "auth")
+                        self._cool(name, slot, settings.key_auth_cooldown, "auth", run)
                         refused.add(slot)
                         await run.keep(answer)
                         continue
@@ -307,7 +312,7 @@ class Failover:
                             if asked is None or not settings.key_rate_limit_cooldown
                             else min(asked, LONGEST_RATE_LIMIT_COOLDOWN)
                         )
-                        pool.cool(slot, cooldown, "rate_limit")
+                        self._cool(name, slot, cooldown, "rate_limit", run)
                         limited.add(slot)
                         await run.keep(answer)
                         continue
@@ -339,10 +344,22 @@ class Failover:
                     return None
                 retries -= 1
                 limited.clear()
-                await self._sleep(delay)
+                await self._pause(delay, run)
         finally:
             if not verdict:
                 breaker.released()
+
+    async def _pause(self, seconds: float, run: FailoverRun) -> None:
+        began = self._clock()
+        try:
+            await self._sleep(seconds)
+        finally:  # a client that leaves mid-sleep: the time slept so far still counts
+            run.waited += self._clock() - began
+
+    def _cool(self, name: str, slot: int, seconds: float, reason: CoolReason, run: FailoverRun) -> None:
+        self.pools[name].cool(slot, seconds, reason)
+        if seconds > 0:  # 0: cooldowns are off (MINI_LLM_KEY_RATE_LIMIT_COOLDOWN=0), nothing cooled
+            run.cooled.append((name, reason))
 
     def _backoff(self, retry: int) -> float:
         settings = self._settings

@@ -1,14 +1,17 @@
-"""Watches a relayed stream's events on the side, for the access log: count, first token, usage, end."""
+"""Watches a relayed stream's events on the side, for the log and the metrics: count, first token, usage, end."""
 
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Final
 
 import msgspec
 
-from mini_llm.errors import Dialect
+from mini_llm.errors import EventFormat
+from mini_llm.gateway.usage import Tokens, usage_tokens
 from mini_llm.hotpath import SSEEvent
+
+__all__ = ["EventFormat", "StreamObserver"]
 
 
 class _Usage(msgspec.Struct):
@@ -19,13 +22,30 @@ class _AnthropicStart(msgspec.Struct):
     message: _Usage
 
 
+class _ResponsesEnd(msgspec.Struct):
+    response: _Usage
+
+
+class _Typed(msgspec.Struct):
+    type: str = ""
+
+
 class _Error(msgspec.Struct):
     error: Any = None
 
 
 _USAGE = msgspec.json.Decoder(_Usage)
 _ANTHROPIC_START = msgspec.json.Decoder(_AnthropicStart)
+_RESPONSES_END = msgspec.json.Decoder(_ResponsesEnd)
+_TYPED = msgspec.json.Decoder(_Typed)
 _ERROR = msgspec.json.Decoder(_Error)
+
+# The Responses API's terminal events, each with the whole response and its `usage`
+# (https://platform.openai.com/docs/api-reference/responses-streaming); `response.failed` is an error too.
+_RESPONSES_ENDS: Final = frozenset({"response.completed", "response.incomplete", "response.failed"})
+# What a Responses stream opens with before its output: the response's state, not an answer yet. An error or a
+# failure right after them is still the stream's opening, so the failover can retry it.
+_RESPONSES_OPENING: Final = frozenset({"response.created", "response.queued", "response.in_progress"})
 
 
 class StreamObserver:
@@ -38,13 +58,14 @@ class StreamObserver:
         "first_token",
         "malformed",
         "opened_with_error",
+        "opening",
         "protocol",
         "started",
         "truncated",
         "usage",
     )
 
-    def __init__(self, protocol: Dialect) -> None:
+    def __init__(self, protocol: EventFormat) -> None:
         self.protocol = protocol
         self.started = time.perf_counter()
         self.events = 0
@@ -57,6 +78,7 @@ class StreamObserver:
         # Whether the stream's first event was an error: the failover's test at the commit point. An error
         # later in the same read is no longer the first event, and goes to the client as it came.
         self.opened_with_error = False
+        self.opening = 0  # the events before the first one that commits the stream (a Responses stream's state)
 
     def observe(self, event: SSEEvent) -> None:
         """Never raises: an event it cannot read only leaves the usage unknown, it never ends a relay."""
@@ -65,13 +87,20 @@ class StreamObserver:
             self._observe(event)
         except Exception:  # e.g. RecursionError from a deeply nested `usage`: count it, relay on
             self.malformed += 1
-        if self.events == 1:
+        if self.events == self.opening + 1:
             self.opened_with_error = self.error
+
+    @property
+    def committed(self) -> bool:
+        """Whether an event past the opening has come: the stream's commit point (see EventRelay.first)."""
+        return self.events > self.opening
 
     def _observe(self, event: SSEEvent) -> None:
         data = event.data
         if self.protocol == "anthropic":
             self._anthropic(event.event, data)
+        elif self.protocol == "responses":
+            self._responses(event.event, data)
         elif data == "[DONE]":
             self.done = True
         else:
@@ -82,7 +111,9 @@ class StreamObserver:
             # The substring test keeps the decode off every ordinary chunk.
             if '"error"' in data and _ERROR.decode(data).error is not None:
                 self.error = True
-            elif '"usage":{' in data:
+            # OpenAI sends `"usage":null` on every chunk when the client asked for usage: those are not decoded.
+            # Other servers may put a space after the colon, so the test is on the name alone.
+            elif '"usage"' in data and '"usage":null' not in data:
                 self.usage.update(_USAGE.decode(data).usage or {})
 
     def _anthropic(self, name: str, data: str) -> None:
@@ -97,6 +128,28 @@ class StreamObserver:
             self.done = True
         elif name == "error":
             self.error = True
+
+    def _responses(self, name: str, data: str) -> None:
+        """The Responses API's named events; a provider that sends no `event:` line names them in `type`."""
+        if name == "message":  # the SSE default: no event line
+            name = _TYPED.decode(data).type
+        if name in _RESPONSES_OPENING:
+            if self.events == self.opening + 1:
+                self.opening += 1
+        elif name.endswith(".delta"):
+            # Any output's delta is a first token: text, refusal, reasoning, a tool call's arguments, audio.
+            if self.first_token is None:
+                self.first_token = time.perf_counter()
+        elif name in _RESPONSES_ENDS:
+            self.done = True
+            self.error = self.error or name == "response.failed"
+            self.usage.update(_RESPONSES_END.decode(data).response.usage or {})
+        elif name == "error":
+            self.error = True
+
+    def tokens(self) -> Tokens:
+        """(input, output) tokens of the usage the stream reported, None where it reported none."""
+        return usage_tokens(self.usage)
 
     def log_fields(self) -> str:
         ttft = f"{(self.first_token - self.started) * 1000:.1f}" if self.first_token else "-"

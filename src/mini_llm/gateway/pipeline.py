@@ -13,12 +13,13 @@ from mini_llm.gateway.context import Context, Request
 from mini_llm.gateway.decoding import decoded, decoder_for
 from mini_llm.gateway.disconnect import DisconnectWatch
 from mini_llm.gateway.failover import FailoverRun
-from mini_llm.gateway.observer import StreamObserver
+from mini_llm.gateway.observer import EventFormat, StreamObserver
 from mini_llm.gateway.relay import EventRelay, relay_stream
 from mini_llm.gateway.response_headers import NO_ATTEMPTS, relayed_headers, routing_headers
 from mini_llm.gateway.rewrite import Envelope, read_envelope, with_model
 from mini_llm.gateway.scrub import mask, scrubbed
 from mini_llm.gateway.sending import WHOLE_BODY_BYTES, relay_body, send_whole
+from mini_llm.gateway.usage import body_tokens
 from mini_llm.hotpath import BodyBuffer, BodyTooLarge, EventTooLarge
 from mini_llm.providers import Hop, Target
 from mini_llm.upstream import Body, UpstreamResponse, header_values
@@ -79,15 +80,15 @@ class _Payloads:
 
     __slots__ = ("_body", "_envelope")
 
-    def __init__(self, body: memoryview, envelope: Envelope) -> None:
+    def __init__(self, body: memoryview, envelope: Envelope | None) -> None:
         self._body: memoryview | None = body
-        self._envelope: Envelope | None = envelope
+        self._envelope = envelope  # None for a route that carries no model: the body goes as it came
 
     def for_model(self, model: str) -> Body:
         body, envelope = self._body, self._envelope
-        assert body is not None and envelope is not None, "payloads are not used after the commit"
+        assert body is not None, "payloads are not used after the commit"
         # NOTE: an unchanged model forwards the client's bytes untouched: no re-encode at all.
-        return (body,) if model == envelope.model else with_model(body, envelope, model)
+        return (body,) if envelope is None or model == envelope.model else with_model(body, envelope, model)
 
     def release(self) -> None:
         self._body = self._envelope = None
@@ -157,33 +158,53 @@ async def _nothing() -> AsyncIterator[bytes]:
 
 
 async def _read_and_plan(
-    ctx: Context, req: Request, model_required: bool
-) -> tuple[str, bool, tuple[Hop, ...], _Payloads]:
-    """Body, envelope and the targets to try; the payloads hold the body until the commit."""
+    ctx: Context, req: Request, model_required: bool, provider: str | None
+) -> tuple[str | None, bool, tuple[Hop, ...], _Payloads]:
+    """Body, envelope and the targets to try; the payloads hold the body until the commit.
+
+    A route with a fixed `provider` (the Responses API's by-id routes) carries no model: its body, if
+    any, is not read as an envelope and goes upstream as it came.
+    """
     settings = ctx.settings
     body = await read_body(req, settings.max_body_bytes, settings.body_timeout, settings.body_deadline)
+    if provider is not None:
+        return None, False, ctx.router.fixed(provider), _Payloads(body, None)
     envelope = read_envelope(body, model_required=model_required)
     hops = ctx.router.plan(envelope.model, req.protocol, req.path)
     return envelope.model, envelope.stream, hops, _Payloads(body, envelope)
 
 
-async def forward(ctx: Context, req: Request, upstream_path: str, *, model_required: bool = True) -> None:
-    """Resolve the model, send to the first target that answers (rewriting the model per target), relay the answer."""
-    began = time.perf_counter()
+async def forward(
+    ctx: Context,
+    req: Request,
+    upstream_path: str,
+    *,
+    model_required: bool = True,
+    events: EventFormat | None = None,
+    provider: str | None = None,
+) -> None:
+    """Resolve the model, send to the first target that answers (rewriting the model per target), relay the answer.
+
+    `events` is the stream's event vocabulary when it is not the route's protocol's (the Responses API);
+    `provider` fixes the provider for a route without a model, which is then sent with the request's method.
+    """
     try:
-        model, stream, hops, payloads = await _read_and_plan(ctx, req, model_required)
+        model, stream, hops, payloads = await _read_and_plan(ctx, req, model_required, provider)
     except (GatewayError, ClientDisconnected):
         req.routing_headers = NO_ATTEMPTS
         raise
+    req.model = model
     run = FailoverRun()
     answer: _Attempt | None = None
     watch = DisconnectWatch(req.receive)
     try:
         try:
-            send = functools.partial(_send, ctx, req, upstream_path, payloads, stream)
+            method = "POST" if provider is None else req.scope["method"]
+            send = functools.partial(_send, ctx, req, upstream_path, payloads, stream, events or req.protocol, method)
             answer = await ctx.failover.run(hops, send, run)
         finally:
             payloads.release()
+            req.upstream_wait += run.waited
             routing = routing_headers(run.answered_by, len(run.records))
             if run.retry_after is not None:
                 routing.append((b"retry-after", str(run.retry_after).encode()))
@@ -196,21 +217,60 @@ async def forward(ctx: Context, req: Request, upstream_path: str, *, model_requi
         req.client_gone = True
     finally:
         watch.close()
-        if ctx.settings.log_requests:  # the access-log line is built only when it is written
-            elapsed = (time.perf_counter() - began) * 1000
-            by = run.answered_by
-            target = f" target={by.provider.name}:{clip(by.model)}" if by is not None else ""
-            req.note = f"model={clip(model)}{target} ms={elapsed:.1f} {run.log_fields()}"
-            if answer is not None and answer.relay is not None:
-                req.note += " " + answer.relay.observer.log_fields()
-            if req.client_gone:
-                req.note += " client_gone"
+        _note_facts(req, run, answer)
+        if ctx.settings.log_requests:  # the text access line's fields are built only when it is written
+            req.note = _log_note(req, run, answer)
 
 
-async def _send(ctx: Context, req: Request, path: str, payloads: _Payloads, stream: bool, target: Target) -> _Attempt:
-    """One attempt: send to `target`; a stream is read up to its first complete event (the commit point)."""
+def _note_facts(req: Request, run: FailoverRun, answer: _Attempt | None) -> None:
+    """What the metrics and the access log read once the request is over."""
+    req.target = run.answered_by
+    req.attempts = run.records
+    req.cooldowns = run.cooled
+    if req.stream_outcome is not None and answer is not None and answer.relay is not None:
+        observer = answer.relay.observer
+        req.events = observer.events
+        if observer.first_token is not None:
+            req.ttft = observer.first_token - req.began
+        req.input_tokens, req.output_tokens = observer.tokens()
+
+
+def _log_note(req: Request, run: FailoverRun, answer: _Attempt | None) -> str:
+    by = run.answered_by
+    target = f" target={by.provider.name}:{clip(by.model)}" if by is not None else ""
+    elapsed = (time.perf_counter() - req.began) * 1000
+    note = f"model={clip(req.model or '')}{target} ms={elapsed:.1f} {run.log_fields()}"
+    if answer is not None and answer.relay is not None:
+        note += " " + answer.relay.observer.log_fields()
+    if req.client_gone:
+        note += " client_gone"
+    return note
+
+
+async def _send(
+    ctx: Context,
+    req: Request,
+    path: str,
+    payloads: _Payloads,
+    stream: bool,
+    events: EventFormat,
+    method: str,
+    target: Target,
+) -> _Attempt:
+    """One attempt: send to `target`; a stream is read up to its first complete event (the commit point).
+
+    The time waiting on the provider, for its answer and its first event, is what overhead excludes.
+    """
     body = payloads.for_model(target.model)
-    response = await ctx.upstreams.by_provider[target.provider.name].send(target, path, body, req.headers)
+    upstream = ctx.upstreams.by_provider[target.provider.name]
+    began = time.perf_counter()
+    try:
+        if method == "POST":
+            response = await upstream.send(target, path, body, req.headers)
+        else:
+            response = await upstream.send(target, path, body, req.headers, method=method)
+    finally:
+        req.upstream_wait += time.perf_counter() - began
     del body
     if not stream or response.status != 200 or not response.is_event_stream:
         return _Attempt(response, target)
@@ -223,7 +283,8 @@ async def _send(ctx: Context, req: Request, path: str, payloads: _Payloads, stre
     except BaseException:
         response.close()
         raise
-    relay = EventRelay(StreamObserver(req.protocol), target.secret, handle)
+    relay = EventRelay(StreamObserver(events), target.secret, handle)
+    began = time.perf_counter()
     try:
         first = await relay.first(source)
     except asyncio.CancelledError:
@@ -238,6 +299,8 @@ async def _send(ctx: Context, req: Request, path: str, payloads: _Payloads, stre
     except BaseException:
         handle.release()
         raise
+    finally:
+        req.upstream_wait += time.perf_counter() - began
     if relay.observer.opened_with_error:
         # A failed attempt: it may wait for the next one, so no budget may pick it; its bytes are one event.
         ctx.streams.drop(handle)
@@ -249,34 +312,63 @@ async def _relay(ctx: Context, req: Request, answer: _Attempt) -> None:
     response, target = answer.response, answer.target
     try:
         status = req.status = response.status
-        headers = relayed_headers(response.headers, target.secret)
-        headers += req.routing_headers
+        relayed = relayed_headers(response.headers, target.secret)
         relay = answer.relay
         if relay is not None and answer.source is not None:
+            headers = [*relayed, *req.gateway_headers(relayed, whole=False)]
             first, answer.first = answer.first, b""  # the relay lets go of it once sent: no reference here
             req.started = True
+            ctx.metrics.stream_opened()
+            req.stream_outcome = "client_gone"  # until the relay returns: only a client that left ends it early
             with relay.stream:
-                await relay_stream(req.send, headers, answer.source, req.protocol, relay, first)
+                await relay_stream(req.send, headers, answer.source, relay, first)
+            req.upstream_wait += relay.waited
+            req.stream_outcome = relay.outcome()
             return
         if answer.body is not None:  # a failed answer read whole while the next attempts ran
             req.started = True
+            headers = [*relayed, *req.gateway_headers(relayed)]
             await send_whole(req.send, status, headers, mask(answer.body, target.secret))
             return
         decoder = decoder_for(header_values(response.headers, b"content-encoding"), target.provider.name, status)
         length = response.content_length
         if decoder is None and length is not None and length <= WHOLE_BODY_BYTES:
-            body = mask(await response.read(), target.secret)
+            began = time.perf_counter()
+            try:
+                whole = await response.read()
+            finally:
+                req.upstream_wait += time.perf_counter() - began
+            if 200 <= status < 300:
+                req.input_tokens, req.output_tokens = body_tokens(whole)
+            body = mask(whole, target.secret)
+            del whole
             req.started = True
-            await send_whole(req.send, status, headers, body)
+            await send_whole(req.send, status, [*relayed, *req.gateway_headers(relayed)], body)
             return
         # Big, of unknown length, or encoded: as it arrives. The first piece is in before the
         # status goes out, so a provider that fails at once still gets a clean 502.
-        chunks = response.chunks()
+        chunks = _waited(response.chunks(), req)
         pieces = scrubbed(decoded(chunks, decoder) if decoder is not None else chunks, target.secret)
         first = await anext(pieces, b"")
         req.started = True
+        headers = [*relayed, *req.gateway_headers(relayed)]
         # An event stream goes out as it arrives, even to a request that did not ask for one.
         await relay_body(req.send, status, headers, first, pieces, live=response.is_event_stream)
     finally:
         # After a complete read this is a no-op; mid-stream it drops the upstream connection.
         response.close()
+
+
+async def _waited(chunks: AsyncIterator[bytes], req: Request) -> AsyncIterator[bytes]:
+    """`chunks`, with the time spent waiting for each added to the request's provider wait."""
+    clock = time.perf_counter
+    while True:
+        began = clock()
+        try:
+            chunk = await anext(chunks)
+        except StopAsyncIteration:
+            return
+        finally:
+            req.upstream_wait += clock() - began
+        yield chunk
+        del chunk

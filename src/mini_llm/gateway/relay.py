@@ -6,11 +6,12 @@ Only whole events go out, and a stream that fails ends with an in-stream error e
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
-from typing import Final
+from typing import Final, Literal
 
 from mini_llm.asgi import Headers, Send
-from mini_llm.errors import Dialect, GatewayError, UpstreamUnreachable, stream_error_event
+from mini_llm.errors import GatewayError, UpstreamUnreachable, stream_error_event
 from mini_llm.gateway.observer import StreamObserver
 from mini_llm.gateway.open_streams import StreamHandle
 from mini_llm.gateway.scrub import mask
@@ -25,6 +26,8 @@ _STREAM_HEADERS: Headers = [
 ]
 
 
+StreamOutcome = Literal["complete", "client_gone", "upstream_error", "cut"]
+
 # The most a stream's opening may hold in comments before its first event: past it, the stream commits.
 FIRST_READ_BYTES: Final = 64 * 1024
 
@@ -38,7 +41,6 @@ async def relay_stream(
     send: Send,
     headers: Headers,
     chunks: AsyncIterator[bytes],
-    protocol: Dialect,
     relay: EventRelay,
     first: bytes = b"",
 ) -> None:
@@ -70,20 +72,33 @@ async def relay_stream(
         failure = exc.with_traceback(None)
     stream.release()  # before the send, which a stalled client can hold up: see StreamHandle.release
     relay.observer.error = True
-    await send({"type": "http.response.body", "body": stream_error_event(protocol, failure), "more_body": False})
+    relay.failure = failure
+    event = stream_error_event(relay.observer.protocol, failure, relay.observer.events)
+    await send({"type": "http.response.body", "body": event, "more_body": False})
 
 
 async def _relay_events(send: Send, chunks: AsyncIterator[bytes], relay: EventRelay) -> None:
     """Only whole events go out, so a client never sees half an event when the provider breaks off."""
-    feed = relay.feed
-    async for chunk in chunks:
-        out = feed(chunk)
-        # NOTE: let go before waiting for the next read: a silent provider's stream then keeps only
-        # the partial event it counts, not the read it came in (up to all aiohttp had buffered).
-        del chunk
-        if out is not None:
-            await send({"type": "http.response.body", "body": out, "more_body": True})
-            del out
+    feed, clock = relay.feed, time.perf_counter
+    waited = 0.0
+    try:
+        while True:
+            began = clock()
+            try:
+                chunk = await anext(chunks)
+            except StopAsyncIteration:
+                break
+            finally:
+                waited += clock() - began
+            out = feed(chunk)
+            # NOTE: let go before waiting for the next read: a silent provider's stream then keeps only
+            # the partial event it counts, not the read it came in (up to all aiohttp had buffered).
+            del chunk
+            if out is not None:
+                await send({"type": "http.response.body", "body": out, "more_body": True})
+                del out
+    finally:
+        relay.waited += waited
     relay.end()
     relay.stream.release()
     await send({"type": "http.response.body", "body": b"", "more_body": False})
@@ -98,7 +113,7 @@ class EventRelay:
     An event is whole before it is scrubbed, so a key inside one is never cut in two.
     """
 
-    __slots__ = ("_held", "_secret", "_splitter", "observer", "stream")
+    __slots__ = ("_held", "_secret", "_splitter", "failure", "observer", "stream", "waited")
 
     def __init__(self, observer: StreamObserver, secret: bytes | None, stream: StreamHandle) -> None:
         self.observer = observer
@@ -106,12 +121,22 @@ class EventRelay:
         self.stream = stream
         self._splitter = SSESplitter()
         self._held = bytearray()  # the start of an event still waiting for its blank line
+        self.failure: GatewayError | None = None  # what cut the stream after its commit, if anything did
+        self.waited = 0.0  # seconds spent waiting for the provider's reads after the commit
+
+    def outcome(self) -> StreamOutcome:
+        """How the relayed stream ended: the metrics' and the log's stream outcome (client_gone is the caller's)."""
+        if self.failure is not None:
+            return "cut"
+        return "upstream_error" if self.observer.error else "complete"
 
     async def first(self, chunks: AsyncIterator[bytes]) -> bytes:
         """Read up to the first complete event (or the end) and return the bytes to send first, scrubbed.
 
         This is the stream's commit point: until it returns, nothing went to the client, so a
         failure here, or an error as the first event (`observer.opened_with_error`), can still be retried.
+        A Responses stream's opening state events (response.created, response.in_progress) do not commit it:
+        an error or a response.failed right after them is its first event.
         """
         observer = self.observer
         out: list[bytes] = []
@@ -124,7 +149,7 @@ class EventRelay:
                 size += len(piece)
             # Comments alone (keep-alives before the first token) commit the stream once they add up: the
             # provider is evidently streaming, and what waits here is in no budget.
-            if observer.events or size > FIRST_READ_BYTES:
+            if observer.committed or size > FIRST_READ_BYTES:
                 break
         else:
             # The provider ended before a single event: nothing went out yet, so this can be retried.

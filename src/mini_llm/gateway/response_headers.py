@@ -96,7 +96,7 @@ def routing_headers(answered_by: Target | None, attempts: int) -> Headers:
 
 
 def _target_value(provider: str, model: str) -> bytes:
-    text = f"{provider}:{model}"
+    text = f"{provider}:{model}" if model else provider  # no model: a by-id route of the Responses API
     if not (text.isascii() and text.isprintable()) or text != text.strip():
         text = quote(text, safe=":/@+=,;._-~")
     return text.encode()

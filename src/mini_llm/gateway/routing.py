@@ -87,6 +87,18 @@ class Router:
             )
         return configured
 
+    def fixed(self, name: str) -> tuple[Hop, ...]:
+        """The one target of a route without a model (the Responses API's by-id routes), or a clear 400."""
+        provider = self.providers.get(name)
+        if provider is None or not provider.usable:
+            setting = provider.key_setting if provider is not None else f"a provider named {name!r}"
+            raise GatewayError(
+                400,
+                f"provider {name!r} has no API key configured on the gateway: set {setting}",
+                code="provider_not_configured",
+            )
+        return ((provider, ""),)
+
     def model_ids(self) -> list[tuple[str, str]]:
         """(model id, owner) pairs for /v1/models: aliases first, then models the config declares."""
         seen: dict[str, str] = {alias: target.targets[0][0] for alias, target in self.aliases.items()}

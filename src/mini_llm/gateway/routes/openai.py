@@ -9,7 +9,6 @@ import msgspec
 from mini_llm.errors import GatewayError, clip
 from mini_llm.gateway.context import Context, Request
 from mini_llm.gateway.pipeline import JSON_HEADERS, forward
-from mini_llm.gateway.sending import send_whole
 
 MODELS_PREFIX = "/v1/models/"
 
@@ -49,8 +48,7 @@ async def list_models(ctx: Context, req: Request) -> None:
         body = {"data": data, "has_more": False, "first_id": first, "last_id": last}
     else:
         body = {"object": "list", "data": [_openai_model(m, o, ctx.started_at) for m, o in models]}
-    req.status = 200
-    await send_whole(req.send, 200, JSON_HEADERS, msgspec.json.encode(body))
+    await req.answer(200, JSON_HEADERS, msgspec.json.encode(body))
 
 
 async def retrieve_model(ctx: Context, req: Request) -> None:
@@ -61,7 +59,6 @@ async def retrieve_model(ctx: Context, req: Request) -> None:
                 body = _anthropic_model(known, ctx.started_at)
             else:
                 body = _openai_model(known, owner, ctx.started_at)
-            req.status = 200
-            await send_whole(req.send, 200, JSON_HEADERS, msgspec.json.encode(body))
+            await req.answer(200, JSON_HEADERS, msgspec.json.encode(body))
             return
     raise GatewayError(404, f"model {clip(model_id)} is not an alias or a configured model", code="model_not_found")

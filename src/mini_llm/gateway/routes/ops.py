@@ -7,7 +7,6 @@ import msgspec
 from mini_llm import __version__, hotpath
 from mini_llm.gateway.context import Context, Request
 from mini_llm.gateway.pipeline import JSON_HEADERS
-from mini_llm.gateway.sending import send_whole
 
 
 def _unless_head(req: Request, body: bytes) -> bytes:
@@ -42,13 +41,11 @@ async def health(ctx: Context, req: Request) -> None:
         "upstream_clients": {name: ctx.upstreams.kinds[name] for name in providers},
         "routing": _routing_state(ctx, providers),
     }
-    req.status = 200
-    await send_whole(req.send, 200, JSON_HEADERS, _unless_head(req, msgspec.json.encode(body)))
+    await req.answer(200, JSON_HEADERS, _unless_head(req, msgspec.json.encode(body)))
 
 
 async def ready(ctx: Context, req: Request) -> None:
     """503 while draining, so a load balancer stops sending before the process exits."""
     draining = ctx.draining
-    req.status = 503 if draining else 200
     body = b'{"status":"draining"}' if draining else b'{"status":"ready"}'
-    await send_whole(req.send, req.status, JSON_HEADERS, _unless_head(req, body))
+    await req.answer(503 if draining else 200, JSON_HEADERS, _unless_head(req, body))

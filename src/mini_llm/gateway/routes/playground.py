@@ -10,7 +10,6 @@ from importlib import resources
 
 from mini_llm.asgi import Headers
 from mini_llm.gateway.context import Context, Request
-from mini_llm.gateway.sending import send_whole
 
 _INLINE = re.compile(rb"<(script|style)>(.*?)</\1>", re.DOTALL)
 
@@ -55,5 +54,4 @@ def page() -> tuple[bytes, Headers]:
 async def playground(ctx: Context, req: Request) -> None:
     """Serve the page; HEAD gets the same headers without the body."""
     body, headers = page()
-    req.status = 200
-    await send_whole(req.send, 200, headers, b"" if req.scope["method"] == "HEAD" else body)
+    await req.answer(200, headers, b"" if req.scope["method"] == "HEAD" else body)
