@@ -44,7 +44,8 @@ def parse_options(argv: list[str] | None) -> tuple[Options, Path]:
     parser.add_argument(
         "--rounds",
         type=int,
-        help="rounds of the fast path's alternating before-and-after load, 0 to skip (default 5, --quick 3)",
+        help="rounds of the fast path's alternating load (before and after, metrics on and off), 0 to skip"
+        " (default 5, --quick 3)",
     )
     parser.add_argument("--no-scaling", action="store_true", help="skip the --workers 2 vs 1 worker run")
     parser.add_argument("--out", type=Path, default=_DEFAULT_OUT, help=f"output directory (default {_DEFAULT_OUT})")

@@ -123,20 +123,25 @@ def _targets_table(targets: list[dict[str, Any]], value: str = f"{summary.GATEWA
     return _table(["target", value, "met"], body)
 
 
-def _fast_path(results: dict[str, Any], fast: list[dict[str, Any]]) -> list[str]:
-    """Issue 11's before and after, when the run had the build before it to compare with."""
-    medians = summary.fast_path_medians(results)
-    if summary.BEFORE not in medians:
-        return []
-    opts = results["options"]
+def _paired_table(medians: summary.Rows, reference: str) -> list[str]:
+    """Each system's median figures over the rounds, and its same-round ratios to `reference`'s with their range."""
     header = ["system", "rounds", "req/s", "CPU ms/req", "CPU ms/stream",
-              f"x {summary.BEFORE}: req/s", "CPU/req", "CPU/stream"]  # fmt: skip
+              f"x {reference}: req/s", "CPU/req", "CPU/stream"]  # fmt: skip
     body = []
     for name, m in medians.items():
         ranges = [f"{_x(m[f'x_{key}'])} ({_x(m[f'x_{key}_min'])}-{_x(m[f'x_{key}_max'])})"
                   for key in ("rps", "cpu_ms_req", "cpu_ms_stream")]  # fmt: skip
         body.append([name, f"{m['rounds']:.0f}", _f(m["rps"], 0), _f(m["cpu_ms_req"], 3), _f(m["cpu_ms_stream"], 3)])
         body[-1] += ranges
+    return _table(header, body)
+
+
+def _fast_path(results: dict[str, Any], fast: list[dict[str, Any]]) -> list[str]:
+    """Issue 11's before and after, when the run had the build before it to compare with."""
+    medians = summary.fast_path_medians(results)
+    if summary.BEFORE not in medians:
+        return []
+    opts = results["options"]
     return [
         "",
         "## Fast path: before and after",
@@ -148,9 +153,29 @@ def _fast_path(results: dict[str, Any], fast: list[dict[str, Any]]) -> list[str]
         f" the rounds; each ratio the median of the system's figure over {summary.BEFORE}'s in the same round,"
         f" its range in brackets (the noise). Within {summary.NOISE:.0%} of 1.0 is nothing measurable.",
         "",
-        *_table(header, body),
+        *_paired_table(medians, summary.BEFORE),
         "",
         *_targets_table(fast, "median ratio (limit)"),
+    ]
+
+
+def _metrics_cost(results: dict[str, Any], cost: list[dict[str, Any]]) -> list[str]:
+    """Issue 12's metrics on against off, when the rounds had both."""
+    medians = summary.metrics_cost_medians(results)
+    if not medians:
+        return []
+    return [
+        "",
+        "## Metrics cost: on and off",
+        "",
+        f"{summary.NOMETRICS} is {summary.GATEWAY} with `MINI_LLM_METRICS=off`, loaded in the same rounds on the"
+        f" {summary.TARGET_UPSTREAM} upstream. Each ratio is the median of {summary.GATEWAY}'s figure over"
+        f" {summary.NOMETRICS}'s in the same round, its range in brackets (the noise): the metrics' cost."
+        f" Held to at most {summary.METRICS_COST - 1:.0%} more CPU per request and per 50-event stream.",
+        "",
+        *_paired_table(medians, summary.NOMETRICS),
+        "",
+        *_targets_table(cost, "median ratio (limit)"),
     ]
 
 
@@ -201,7 +226,11 @@ def _machine(results: dict[str, Any]) -> list[str]:
 
 
 def markdown(
-    results: dict[str, Any], rows: summary.Rows, targets: list[dict[str, Any]], fast: list[dict[str, Any]]
+    results: dict[str, Any],
+    rows: summary.Rows,
+    targets: list[dict[str, Any]],
+    fast: list[dict[str, Any]],
+    cost: list[dict[str, Any]],
 ) -> str:
     lines = [
         "# mini-llm end-to-end benchmark",
@@ -217,6 +246,7 @@ def markdown(
         "",
         *_targets_table(targets),
         *_fast_path(results, fast),
+        *_metrics_cost(results, cost),
     ]
     for up, what in (("raw", "`raw_upstream.py`, an asyncio.Protocol that only answers"),
                      ("mock", "`mini-llm mock-upstream`")):  # fmt: skip
@@ -263,24 +293,48 @@ def write(results: dict[str, Any], out: Path, argv: list[str]) -> tuple[Path, Pa
     results["argv"] = " ".join(argv)
     rows = summary.metrics(results)
     targets, fast = summary.targets(results, rows), summary.fast_path(results, rows)
+    cost = summary.metrics_cost(results, rows)
     out.mkdir(parents=True, exist_ok=True)
     md, js = out / "latest.md", out / "latest.json"
-    md.write_text(markdown(results, rows, targets, fast))
-    medians = summary.fast_path_medians(results)
-    everything = {**results, "summary": rows, "targets": targets, "fast_path": fast, "fast_path_medians": medians}
+    md.write_text(markdown(results, rows, targets, fast, cost))
+    everything = {
+        **results,
+        "summary": rows,
+        "targets": targets,
+        "fast_path": fast,
+        "fast_path_medians": summary.fast_path_medians(results),
+        "metrics_cost": cost,
+        "metrics_cost_medians": summary.metrics_cost_medians(results),
+    }
     js.write_text(json.dumps(_plain(everything), indent=2) + "\n")
     return md, js
 
 
+# This tree's gateway, alone, through the chain, with the metrics off, on either client or hot path.
+_OURS = (summary.GATEWAY, summary.CHAIN, summary.NOMETRICS, summary.BASELINE, "mini-llm-pure")
+
+
+def _lost_in_rounds(results: dict[str, Any]) -> list[str]:
+    """This tree's gateways that lost a stream or a request in a fast-path round."""
+    lost = {
+        name
+        for measured in results.get("fast_path_rounds", [])
+        for name, phases in measured.items()
+        if name in _OURS and (phases["streams"]["whole"] != phases["streams"]["completed"] or phases["wrk64"]["errors"])
+    }
+    return [f"{name}: lost streams or failed requests in the fast-path rounds" for name in _OURS if name in lost]
+
+
 def failures(results: dict[str, Any]) -> list[str]:
-    """What makes the run fail: this tree's gateway (alone or through the chain) or the baseline did not run,
-    or lost a stream or a request. mini-llm-before is an earlier build, a peer like the others: its row says."""
+    """What makes the run fail: this tree's gateway (alone, through the chain, with the metrics off) or the
+    baseline did not run, or lost a stream or a request. mini-llm-before is an earlier build, a peer like the
+    others: its row says."""
     problems = []
     rows = summary.metrics(results)
-    for name in ("direct", "mini-llm", summary.CHAIN, "mini-llm-aiohttp", "mini-llm-pure"):
+    for name in ("direct", *_OURS):
         if name not in rows:
             continue
         problems += [f"{name}: {e}" for e in results["systems"][name].get("errors", [])]
         if rows[name]["streams_whole"] != rows[name]["streams_run"] or rows[name]["wrk_errors"]:
             problems.append(f"{name}: lost streams or failed requests")
-    return problems
+    return problems + _lost_in_rounds(results)

@@ -16,11 +16,12 @@ from pathlib import Path
 from typing import Any, Final
 
 from . import idle, litellm_venv, machine, payloads, procstat, streams, summary, wrk
-from .procs import Child, StartError, free_port, running
+from .procs import Child, StartError, free_port, http_get, running
 from .systems import CHAT_PATH, System, gateway, mock_upstream, raw_upstream, table
 
 Tally = Callable[[Any], int]  # what a load phase completed: wrk requests or streams
 AUTH: Final = litellm_venv.MASTER_KEY  # every client sends it; only LiteLLM checks it
+METRICS_PATH: Final = "/metrics"
 IDLE_TOKEN_DELAY: Final = 600.0  # the idle upstream sends headers, then nothing while we measure
 # Upstream role -> the load phases run through each system against it: wrk at 64 and 1 connections,
 # `concurrency` streams, and `ttfb_concurrency` streams (a light load, so TTFB is not queueing).
@@ -162,8 +163,8 @@ def _run_system(system: System, upstreams: dict[str, Upstream], workdir: Path, o
         sut = child.pids() if child else []
         target = url + (system.path if child else CHAT_PATH)
         model = model_for(system, role)
-        if child and system.first_target:
-            expect_first_attempt(post(target, model), system.first_target)
+        if child:
+            check_before_load(system, child, target, model)
         record["sessions"][role] = _session(target, sut, upstreams[role].pids(), role, model, opts, opts.sut_cpu)
         record["peak_rss_kb"] = max(record["peak_rss_kb"], procstat.memory_kb(sut, "VmHWM"))
 
@@ -211,6 +212,23 @@ def expect_first_attempt(headers: Message, first: str) -> None:
         raise RuntimeError(f"answered by {got[0]} after {got[1]} attempt(s), not by {first} at once")
 
 
+def expect_metrics(child: Child, on: bool) -> None:
+    """GET /metrics answers 200 with the metrics on and 404 with them off (MINI_LLM_METRICS): otherwise the
+    metrics cost would compare the gateway with itself."""
+    answer = http_get(child.port, METRICS_PATH, timeout=10.0)
+    status, wanted = (answer[0] if answer else None), (200 if on else 404)
+    if status != wanted:
+        raise RuntimeError(f"{child.launch.name}: GET {METRICS_PATH} answered {status}, not {wanted}")
+
+
+def check_before_load(system: System, child: Child, target: str, model: str) -> None:
+    """What a system must show before it is loaded: its chain's first target answers, its metrics are on or off."""
+    if system.first_target:
+        expect_first_attempt(post(target, model), system.first_target)
+    if system.metrics is not None:
+        expect_metrics(child, system.metrics)
+
+
 def _idle(workdir: Path, opts: Options) -> list[dict[str, Any]]:
     system = table(opts.before)[opts.idle_system]
     if system.per_upstream is None:
@@ -249,11 +267,12 @@ def _scaling(workdir: Path, raw: Upstream, opts: Options) -> list[dict[str, Any]
 
 
 def _fast_path(systems: dict[str, System], raw: Upstream, workdir: Path, opts: Options) -> list[dict[str, Any]]:
-    """Issue 11's before and after: the gateways of summary.FAST_PATH_SYSTEMS that the run has, all started
-    at once on the raw upstream and pinned alike; each round loads one after the other, the order rotating,
-    so a shared machine's drift lands on each alike. The summary pairs them round by round."""
+    """Issue 11's before and after, and issue 12's metrics on and off: the gateways of
+    summary.FAST_PATH_SYSTEMS that the run has, all started at once on the raw upstream and pinned alike;
+    each round loads one after the other, the order rotating, so a shared machine's drift lands on each
+    alike. The summary pairs them round by round."""
     names = [name for name in summary.FAST_PATH_SYSTEMS if name in opts.systems]
-    if summary.BEFORE not in names or len(names) < 2 or opts.rounds < 1:
+    if not summary.compared(names) or opts.rounds < 1:
         return []
     seconds = max(1, opts.duration // 2)
     rounds: list[dict[str, Any]] = []
@@ -266,9 +285,7 @@ def _fast_path(systems: dict[str, System], raw: Upstream, workdir: Path, opts: O
         targets = {name: children[name].url + systems[name].path for name in names}
         models = {name: model_for(systems[name], "raw") for name in names}
         for name in names:
-            first = systems[name].first_target
-            if first:
-                expect_first_attempt(post(targets[name], models[name]), first)
+            check_before_load(systems[name], children[name], targets[name], models[name])
             warm, _ = _load("wrk64", targets[name], models[name], opts.ttfb_concurrency, opts.warmup)
             warm()
         for index in range(opts.rounds):

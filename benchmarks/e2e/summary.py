@@ -1,11 +1,12 @@
 """From raw results to the numbers the tables show: ratios to direct and nginx, added latency, the targets
-of issue 10, and issue 11's fast path (the gateway against its own earlier build)."""
+of issue 10, issue 11's fast path (the gateway against its own earlier build) and issue 12's metrics cost
+(the gateway against itself with the metrics off)."""
 
 from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -18,7 +19,8 @@ GATEWAY: Final = "mini-llm"  # the system the targets are about
 BASELINE: Final = "mini-llm-aiohttp"  # "today's": the same gateway on the aiohttp client
 BEFORE: Final = "mini-llm-before"  # the gateway at the revision before issue 11, same run
 CHAIN: Final = "mini-llm-chain"  # the gateway through a 2-target alias chain whose first target answers
-FAST_PATH_SYSTEMS: Final = (BEFORE, GATEWAY, CHAIN)  # loaded in turns, round after round (run._fast_path)
+NOMETRICS: Final = "mini-llm-nometrics"  # the gateway with MINI_LLM_METRICS=off, same run
+FAST_PATH_SYSTEMS: Final = (BEFORE, GATEWAY, CHAIN, NOMETRICS)  # loaded in turns, round after round (run._fast_path)
 # What the fast path compares: figure -> (phase, key) of each round's measurement.
 FAST_PATH_FIGURES: Final = {
     "cpu_ms_req": ("wrk64", "sut_cpu_ms_per_request"),
@@ -28,6 +30,8 @@ FAST_PATH_FIGURES: Final = {
 # A median ratio within this of 1.0 is "nothing measurable": rounds of one build on a shared 2-core
 # machine differ by a few percent.
 NOISE: Final = 0.05
+# Issue 12: "recording metrics must cost at most 3% of the request CPU" (mini-llm over mini-llm-nometrics).
+METRICS_COST: Final = 1.03
 
 Rows = dict[str, dict[str, float]]
 
@@ -209,24 +213,38 @@ def _median(values: list[float]) -> float:
     return statistics.median(kept) if kept else NAN
 
 
+def compared(names: Collection[str]) -> bool:
+    """Whether the fast-path systems of a run make a comparison: one beside mini-llm-before, or the gateway
+    beside mini-llm-nometrics (so a metrics-cost run needs no earlier build)."""
+    return (BEFORE in names and len(names) > 1) or (GATEWAY in names and NOMETRICS in names)
+
+
+def _paired(rounds: list[dict[str, Any]], name: str, reference: str) -> dict[str, float]:
+    """Over the rounds that ran `name`: the median of each figure and of its ratio to `reference`'s in the
+    same round (`x_` keys; `_min` and `_max` their range, the noise). Pairing within a round cancels the
+    drift of a shared machine, which moves every system of the round alike."""
+    ran = [measured for measured in rounds if name in measured]
+    row = {"rounds": float(len(ran))}
+    for figure in FAST_PATH_FIGURES:
+        row[figure] = _median([_figure(measured, name, figure) for measured in ran])
+        pairs = [ratio(_figure(measured, name, figure), _figure(measured, reference, figure)) for measured in ran]
+        kept = [value for value in pairs if not math.isnan(value)]
+        row[f"x_{figure}"] = _median(kept)
+        row[f"x_{figure}_min"], row[f"x_{figure}_max"] = min(kept, default=NAN), max(kept, default=NAN)
+    return row
+
+
 def fast_path_medians(results: dict[str, Any]) -> Rows:
-    """Per fast-path system that ran: over the rounds, the median of each figure and of its ratio to
-    mini-llm-before's in the same round (`x_` keys; `_min` and `_max` their range, the noise)."""
+    """Per fast-path system that ran: its figures and their same-round ratios to mini-llm-before's."""
     rounds: list[dict[str, Any]] = results.get("fast_path_rounds", [])
-    out: Rows = {}
-    for name in FAST_PATH_SYSTEMS:
-        ran = [measured for measured in rounds if name in measured]
-        if not ran:
-            continue
-        row = {"rounds": float(len(ran))}
-        for figure in FAST_PATH_FIGURES:
-            row[figure] = _median([_figure(measured, name, figure) for measured in ran])
-            pairs = [ratio(_figure(measured, name, figure), _figure(measured, BEFORE, figure)) for measured in ran]
-            kept = [value for value in pairs if not math.isnan(value)]
-            row[f"x_{figure}"] = _median(kept)
-            row[f"x_{figure}_min"], row[f"x_{figure}_max"] = min(kept, default=NAN), max(kept, default=NAN)
-        out[name] = row
-    return out
+    return {name: _paired(rounds, name, BEFORE) for name in FAST_PATH_SYSTEMS if any(name in m for m in rounds)}
+
+
+def metrics_cost_medians(results: dict[str, Any]) -> Rows:
+    """The gateway and mini-llm-nometrics, over the rounds that ran both: their figures and their same-round
+    ratios to mini-llm-nometrics's (the gateway's `x_` keys are the metrics' cost); empty unless both ran."""
+    rounds = [m for m in results.get("fast_path_rounds", []) if GATEWAY in m and NOMETRICS in m]
+    return {name: _paired(rounds, name, NOMETRICS) for name in (GATEWAY, NOMETRICS)} if rounds else {}
 
 
 def _first_attempt(system: str) -> Evaluate:
@@ -251,6 +269,24 @@ FAST_PATH: Final[tuple[tuple[str, Evaluate], ...]] = (
         _first_attempt(GATEWAY),
     ),
     (f"a 2-target alias chain whose first target answers, too: {CHAIN} vs {BEFORE}", _first_attempt(CHAIN)),
+)
+
+
+def _metrics_cost(results: dict[str, Any], rows: Rows) -> list[Check]:
+    """The gateway's CPU per request and per stream over mini-llm-nometrics's, round by round, the median."""
+    cost = metrics_cost_medians(results).get(GATEWAY, {})
+    return [
+        _at_most("CPU/req", cost.get("x_cpu_ms_req", NAN), METRICS_COST),
+        _at_most("CPU/stream", cost.get("x_cpu_ms_stream", NAN), METRICS_COST),
+    ]
+
+
+# Issue 12: the metrics on against off, in the same run.
+METRICS_COST_TARGETS: Final[tuple[tuple[str, Evaluate], ...]] = (
+    (
+        f"recording metrics costs at most {METRICS_COST - 1:.0%} of the request CPU: {GATEWAY} vs {NOMETRICS}",
+        _metrics_cost,
+    ),
 )
 
 
@@ -280,3 +316,8 @@ def targets(results: dict[str, Any], rows: Rows) -> list[dict[str, Any]]:
 def fast_path(results: dict[str, Any], rows: Rows) -> list[dict[str, Any]]:
     """Issue 11's fast path: the gateway and its chain against the build before it, in the same run."""
     return judge(FAST_PATH, results, rows)
+
+
+def metrics_cost(results: dict[str, Any], rows: Rows) -> list[dict[str, Any]]:
+    """Issue 12's metrics cost: the gateway against itself with MINI_LLM_METRICS=off, in the same run."""
+    return judge(METRICS_COST_TARGETS, results, rows)

@@ -104,6 +104,7 @@ class System:
     path: str = CHAT_PATH
     model: str | None = payloads.MODEL
     first_target: str | None = None  # checked before the load: this `provider:model` answers at once
+    metrics: bool | None = None  # checked before the load: GET /metrics answers (True) or is off, a 404 (False)
 
 
 def table(before: str = before_venv.DEFAULT) -> dict[str, System]:
@@ -115,6 +116,7 @@ def table(before: str = before_venv.DEFAULT) -> dict[str, System]:
             "mini-llm",
             "mini-llm serve, compiled (Cython) hot path, its own upstream client",
             per_upstream=gateway("mini-llm", "fast"),
+            metrics=True,
         ),
         System(
             "mini-llm-before",
@@ -127,6 +129,12 @@ def table(before: str = before_venv.DEFAULT) -> dict[str, System]:
             per_upstream=gateway("mini-llm-chain", "fast", env={"MINI_LLM_MODEL_ALIASES": chain_aliases()}),
             model=CHAIN_MODEL,
             first_target=f"openai:{payloads.MODEL}",
+        ),
+        System(
+            "mini-llm-nometrics",
+            "mini-llm, MINI_LLM_METRICS=off: what recording the metrics costs",
+            per_upstream=gateway("mini-llm-nometrics", "fast", env={"MINI_LLM_METRICS": "off"}),
+            metrics=False,
         ),
         System(
             "mini-llm-aiohttp",

@@ -1,5 +1,5 @@
 """The numbers behind the tables, from synthetic results: per-upstream rows, ratios, the targets of issue 10,
-the interference figures and the markdown the targets table prints."""
+issue 11's fast path, issue 12's metrics cost, the interference figures and the markdown the tables print."""
 
 from __future__ import annotations
 
@@ -147,6 +147,7 @@ def test_targets_table_prints_value_limit_and_verdict() -> None:
         rows,
         summary.targets(results, rows),
         summary.fast_path(results, rows),
+        summary.metrics_cost(results, rows),
     )
     assert "| CPU per non-stream request <= 0.5x today's (x mini-llm-aiohttp) | raw 0.40 (<= 0.50) | met |" in text
     assert "| --workers 2, unpinned, vs one worker >= 1.7x req/s | raw 1.50 (>= 1.70) | **not met** |" in text
@@ -204,7 +205,7 @@ def test_fast_path_section_only_when_the_build_before_ran() -> None:
     results = _before_and_after()
     rows = summary.metrics(results)
     page = {**results, "finished": "now", "argv": "", "machine": _machine()}
-    text = report.markdown(page, rows, [], summary.fast_path(results, rows))
+    text = report.markdown(page, rows, [], summary.fast_path(results, rows), [])
     assert "## Fast path: before and after" in text
     assert "mini-llm-before is the gateway at git revision `2f4dc1d`" in text
     assert "| mini-llm | 3 | 10,000 | 0.010 | 0.030 | 1.00 (0.98-1.02) | 1.00 (0.98-1.02) | 1.00 (0.98-1.02) |" in text
@@ -217,7 +218,7 @@ def test_fast_path_section_only_when_the_build_before_ran() -> None:
     rows = summary.metrics(results)
     fast = summary.fast_path(results, rows)
     assert not any(t["met"] for t in fast)  # no build before to compare with: nothing is shown as met
-    assert "## Fast path" not in report.markdown(page, rows, [], fast)
+    assert "## Fast path" not in report.markdown(page, rows, [], fast, [])
 
 
 def test_a_chain_that_loses_a_stream_fails_the_run() -> None:
@@ -227,12 +228,100 @@ def test_a_chain_that_loses_a_stream_fails_the_run() -> None:
     assert report.failures(results) == ["mini-llm-chain: lost streams or failed requests"]
 
 
+def _on_and_off(*rounds: tuple[float, float]) -> dict[str, Any]:
+    """Rounds of mini-llm at 1 and mini-llm-nometrics at `(gateway, nometrics)` CPU per request and per stream
+    (ms, each over 1,000 requests of the phase), no mini-llm-before: the run a metrics-cost check makes."""
+    results = _results()
+    results["systems"]["mini-llm-nometrics"] = _system(12200, 0.079, 0.30, 1050, 0.3)
+    results["fast_path_rounds"] = [
+        {
+            name: {"wrk64": _wrk(10000 / cpu, cpu, 10.0), "streams": _streams(1000 / cpu, 3 * cpu)}
+            for name, cpu in (("mini-llm", gateway), ("mini-llm-nometrics", nometrics))
+        }
+        for gateway, nometrics in rounds
+    ]
+    return results
+
+
+def test_metrics_cost_is_the_gateway_over_itself_with_the_metrics_off_round_by_round() -> None:
+    # Round 2 is slow for both (a busy machine): only the same-round ratio, 1.02, says what the metrics cost.
+    results = _on_and_off((0.102, 0.1), (0.204, 0.2), (0.101, 0.1))
+    medians = summary.metrics_cost_medians(results)
+    assert list(medians) == ["mini-llm", "mini-llm-nometrics"]
+    cost = medians["mini-llm"]
+    assert cost["rounds"] == 3
+    assert cost["cpu_ms_req"] == pytest.approx(0.102)  # median of the figures: the slow round is in its range
+    assert cost["x_cpu_ms_req"] == pytest.approx(1.02)
+    assert [cost["x_cpu_ms_req_min"], cost["x_cpu_ms_req_max"]] == pytest.approx([1.01, 1.02])
+    assert cost["x_cpu_ms_stream"] == pytest.approx(1.02)
+    assert cost["x_rps"] == pytest.approx(1 / 1.02)
+    assert medians["mini-llm-nometrics"]["x_cpu_ms_req"] == 1.0
+    assert math.isnan(summary.fast_path_medians(results)["mini-llm"]["x_cpu_ms_req"])  # no mini-llm-before here
+    [target] = summary.metrics_cost(results, summary.metrics(results))
+    assert target["target"] == "recording metrics costs at most 3% of the request CPU: mini-llm vs mini-llm-nometrics"
+    assert [(c["where"], round(c["value"], 4), c["limit"], c["met"]) for c in target["checks"]] == [
+        ("CPU/req", 1.02, 1.03, True),
+        ("CPU/stream", 1.02, 1.03, True),
+    ]
+    assert target["met"]
+
+
+def test_metrics_cost_over_3_percent_is_not_met() -> None:
+    results = _on_and_off((0.104, 0.1), (0.105, 0.1), (0.1, 0.1))
+    [target] = summary.metrics_cost(results, summary.metrics(results))
+    assert [round(c["value"], 4) for c in target["checks"]] == [1.04, 1.04]
+    assert not target["met"]
+    results["fast_path_rounds"] = [{"mini-llm": m["mini-llm"]} for m in results["fast_path_rounds"]]
+    assert summary.metrics_cost_medians(results) == {}  # the metrics never ran off: nothing to compare
+    [target] = summary.metrics_cost(results, summary.metrics(results))
+    assert not target["met"]
+
+
+def test_metrics_cost_section_shows_both_systems_the_ratios_and_the_verdict() -> None:
+    results = _on_and_off((0.102, 0.1), (0.204, 0.2), (0.101, 0.1))
+    rows = summary.metrics(results)
+    page = {**results, "finished": "now", "argv": "", "machine": _machine()}
+    text = report.markdown(page, rows, [], summary.fast_path(results, rows), summary.metrics_cost(results, rows))
+    assert "## Fast path" not in text  # no mini-llm-before in the run
+    assert "## Metrics cost: on and off" in text
+    assert "mini-llm-nometrics is mini-llm with `MINI_LLM_METRICS=off`" in text
+    assert "| system | rounds | req/s | CPU ms/req | CPU ms/stream | x mini-llm-nometrics: req/s | CPU/req |" in text
+    assert "| mini-llm | 3 | 98,039 | 0.102 | 0.306 | 0.98 (0.98-0.99) | 1.02 (1.01-1.02) | 1.02 (1.01-1.02) |" in text
+    assert (
+        "| recording metrics costs at most 3% of the request CPU: mini-llm vs mini-llm-nometrics"
+        " | CPU/req 1.02 (<= 1.03); CPU/stream 1.02 (<= 1.03) | met |"
+    ) in text
+    assert "## Metrics cost" not in report.markdown(
+        {**_results(), "finished": "now", "argv": "", "machine": _machine()}, summary.metrics(_results()), [], [], []
+    )
+
+
+def test_the_rounds_compare_beside_the_build_before_or_the_metrics_off() -> None:
+    assert summary.compared(["mini-llm", "mini-llm-nometrics"])
+    assert summary.compared(["mini-llm-before", "mini-llm-chain"])
+    assert summary.compared(["mini-llm-before", "mini-llm", "mini-llm-chain", "mini-llm-nometrics"])
+    assert not summary.compared(["mini-llm", "mini-llm-chain"])
+    assert not summary.compared(["mini-llm-before"])
+    assert not summary.compared(["mini-llm-nometrics"])
+
+
+def test_a_gateway_that_loses_a_stream_in_a_round_fails_the_run() -> None:
+    results = _on_and_off((0.102, 0.1), (0.101, 0.1))
+    assert report.failures(results) == []
+    results["fast_path_rounds"][1]["mini-llm-nometrics"]["streams"]["whole"] = 9
+    results["fast_path_rounds"][0]["mini-llm"]["wrk64"]["errors"] = 3
+    assert report.failures(results) == [
+        "mini-llm: lost streams or failed requests in the fast-path rounds",
+        "mini-llm-nometrics: lost streams or failed requests in the fast-path rounds",
+    ]
+
+
 def test_a_shared_core_is_flagged() -> None:
     results = _results()
     results["systems"]["mini-llm"]["sessions"]["raw"]["streams"]["sut_core_other"] = 0.4
     rows = summary.metrics(results)
     assert rows["mini-llm"]["other_core_max"] == 0.4
-    text = report.markdown({**results, "finished": "now", "argv": "", "machine": _machine()}, rows, [], [])
+    text = report.markdown({**results, "finished": "now", "argv": "", "machine": _machine()}, rows, [], [], [])
     assert "- mini-llm: other processes took up to 0.40 of its core" in text
     assert "- nginx: other processes" not in text
 
