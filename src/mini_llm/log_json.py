@@ -35,6 +35,8 @@ class JsonFormatter(logging.Formatter):
             record.exc_text = self.formatException(record.exc_info)
         if record.exc_text:
             line["exception"] = record.exc_text
+        if record.stack_info:
+            line["stack"] = record.stack_info
         return _encode(line).decode()
 
 

@@ -115,6 +115,15 @@ class FakeUpstream:
             except asyncio.CancelledError:
                 self.disconnects.append(model)
                 raise
+        if model == "slow-body-503":  # the status at once, its body LATE_START seconds later
+            error = json.dumps({"error": {"message": "overloaded", "type": "x"}}).encode()
+            slow = web.StreamResponse(status=503, headers={"content-type": "application/json"})
+            slow.content_length = len(error)
+            await slow.prepare(request)
+            await asyncio.sleep(LATE_START)
+            await slow.write(error)
+            await slow.write_eof()
+            return slow
         if model == "late-start":  # answers LATE_START seconds late, as a busy provider would
             await asyncio.sleep(LATE_START)
         scripted = self._scripted(model, bool(payload.get("stream")), anthropic)

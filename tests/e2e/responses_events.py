@@ -81,7 +81,7 @@ def error_frame(code: str = "server_error", message: str = "The server had an er
     return _frame("error", sequence, {"code": code, "message": message, "param": None})
 
 
-def failed_frame(model: str, sequence: int = 0) -> bytes:
+def failed_frame(model: str, sequence: int = 0, code: str = "server_error") -> bytes:
     """`response.failed`: the response's end, with its status `failed` and the error that ended it."""
-    failed = {**response_object(model, None, "failed"), "error": {"code": "server_error", "message": "failed"}}
+    failed = {**response_object(model, None, "failed"), "error": {"code": code, "message": "failed"}}
     return _frame("response.failed", sequence, {"response": failed})

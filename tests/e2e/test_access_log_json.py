@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,6 +13,7 @@ from tests.e2e.conftest import gateway_env
 from tests.e2e.fake_upstream import ALL_KEYS, FakeUpstream
 from tests.e2e.gateway_process import GatewayProcess
 from tests.e2e.http_client import request
+from tests.e2e.raw_http import address
 
 JSON = {"Content-Type": "application/json"}
 FIELDS = {
@@ -118,3 +120,25 @@ def test_long_values_are_cut(json_gateway: GatewayProcess) -> None:
     record = _lines(json_gateway, {"long"})["long"]
     assert record["model"] == "m" * 200
     assert record["upstream_model"] == "m" * 200
+
+
+def test_a_stream_the_client_leaves_keeps_its_provider_wait_out_of_the_overhead(json_gateway: GatewayProcess) -> None:
+    body = json.dumps({"model": "endless", "stream": True, "messages": [{"role": "user", "content": "x"}]}).encode()
+    head = f"POST /v1/chat/completions HTTP/1.1\r\nHost: {json_gateway.url[7:]}\r\nContent-Type: application/json\r\n"
+    head += f"X-Request-Id: leaves\r\nContent-Length: {len(body)}\r\n\r\n"
+    with socket.create_connection(address(json_gateway.url)) as client:
+        client.sendall(head.encode() + body)
+        received = b""
+        while received.count(b"data: ") < 10:  # the provider sends an event every 50 ms
+            received += client.recv(65536)
+    record = _lines(json_gateway, {"leaves"})["leaves"]
+    assert (record["stream_outcome"], record["client_gone"], record["status"]) == ("client_gone", True, 200)
+    assert record["duration_ms"] >= 400
+    assert record["overhead_ms"] < record["duration_ms"] / 4, record
+
+
+def test_a_stream_cut_after_its_commit_logs_what_cut_it(json_gateway: GatewayProcess) -> None:
+    assert _chat(json_gateway, "cut", "cut", stream=True) == 200
+    record = _lines(json_gateway, {"cut"})["cut"]
+    assert record["stream_outcome"] == "cut"
+    assert "provider" in record["error"]

@@ -91,6 +91,13 @@ def test_the_overhead_is_the_gateways_own_time(gateway: GatewayProcess) -> None:
     assert 0 < overhead < LATE_START * 1000 / 2, overhead
 
 
+def test_a_failed_answer_s_slow_body_is_the_provider_s_time(gateway: GatewayProcess) -> None:
+    # The failover reads a failed answer's body before it decides (a kept answer holds no connection).
+    answer = _chat(gateway, "slow-body-503")
+    assert answer.status == 503
+    assert 0 < float(answer.headers[b"x-mini-llm-overhead-ms"]) < LATE_START * 1000 / 2
+
+
 def test_a_stream_carries_the_id_but_no_overhead(gateway: GatewayProcess, upstream: FakeUpstream) -> None:
     answer = _chat(gateway, "gpt-4o", {"X-Request-Id": "stream-7"}, stream=True)
     assert answer.status == 200

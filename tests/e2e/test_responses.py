@@ -333,6 +333,21 @@ def test_an_error_right_after_the_opening_state_falls_over_too(
     assert attempts(answer) >= 2
 
 
+def test_a_failure_of_the_request_itself_is_relayed_not_retried(gateways: Gateways, server: ScriptedProvider) -> None:
+    # invalid_prompt fails on every target, billed on each: the client gets it at once.
+    gateway = gateways.start([on(server, "a"), on(server, "b")], {"resp-bad": ["a:resp-bad", "b:resp-never"]})
+    sent = [
+        *responses_events.stream_frames("resp-bad")[:2],
+        responses_events.failed_frame("resp-bad", 2, "invalid_prompt"),
+    ]
+    server.script("resp-bad", frames(*sent))
+    answer = _stream_call(gateway, "resp-bad")
+    assert answer.status == 200
+    assert answer.body == b"".join(sent)
+    assert (answered_by(answer), attempts(answer)) == ("a:resp-bad", 1)
+    assert server.seen("resp-never") == []
+
+
 def test_an_error_after_the_first_output_is_relayed_not_retried(gateways: Gateways, server: ScriptedProvider) -> None:
     gateway = gateways.start([on(server, "a"), on(server, "b")], {"resp-mid": ["a:resp-mid", "b:resp-unused"]})
     sent = [*responses_events.stream_frames("resp-mid")[:3], responses_events.error_frame(sequence=3)]
@@ -373,11 +388,18 @@ def test_usage_and_first_token_reach_the_access_log(upstream: FakeUpstream) -> N
             with sdk.responses.stream(model="fast", input="hi") as stream:
                 stream.get_final_response()
             sdk.responses.create(model="fast", input="hi")
+            sdk.responses.retrieve("resp_abc")  # a stored response: its usage was counted when it was made
+            with sdk.responses.retrieve("resp_abc", stream=True) as replay:
+                list(replay)
         deadline = time.monotonic() + 5
-        while process.log.count('"path":"/v1/responses"') < 2 and time.monotonic() < deadline:
+        while process.log.count('"path":"/v1/responses') < 4 and time.monotonic() < deadline:
             time.sleep(0.02)  # each access line is written when its request is over
         lines = [json.loads(line) for line in process.lines if line.startswith("{") and '"path"' in line]
         streamed, whole = [line for line in lines if line["path"] == "/v1/responses"]
+        retrieved, replayed = [line for line in lines if line["path"] == "/v1/responses/resp_abc"]
+        assert (retrieved["status"], retrieved["input_tokens"], retrieved["output_tokens"]) == (200, None, None)
+        assert (replayed["stream_outcome"], replayed["input_tokens"], replayed["ttft_ms"]) == ("complete", None, None)
+        assert replayed["events"] > 0
         assert (streamed["input_tokens"], streamed["output_tokens"]) == (11, 3)
         assert streamed["ttft_ms"] is not None and streamed["stream_outcome"] == "complete"
         assert streamed["events"] == len(responses_events.stream_frames("gpt-4o-mini"))
@@ -385,3 +407,28 @@ def test_usage_and_first_token_reach_the_access_log(upstream: FakeUpstream) -> N
         assert whole["ttft_ms"] is None
     finally:
         process.stop()
+
+
+@pytest.mark.parametrize("query", ["include[]=a", "a=%41", "b=%7e&c=%2F", "after=msg_0&limit=2&include[]=x.y"])
+def test_a_by_id_query_reaches_the_provider_byte_for_byte(
+    gateway: GatewayProcess, upstream: FakeUpstream, query: str
+) -> None:
+    # Both upstream clients (make test runs this file again with MINI_LLM_UPSTREAM_CLIENT=aiohttp).
+    target = f"/v1/responses/resp_abc/input_items?{query}".encode()
+    answer = parse(raw_exchange(gateway.url, request_bytes(gateway.url, b"GET", target, [], b"")))
+    assert answer.status == 200
+    assert upstream.last().query == query
+
+
+@pytest.mark.parametrize("body", [b"not json", b"[1, 2]", b'"text"'])
+def test_a_cancel_with_a_body_that_is_no_json_object_is_refused(
+    gateway: GatewayProcess, upstream: FakeUpstream, body: bytes
+) -> None:
+    before = len(upstream.seen)
+    head = [(b"Content-Type", b"application/json")]
+    answer = parse(
+        raw_exchange(gateway.url, request_bytes(gateway.url, b"POST", b"/v1/responses/resp_abc/cancel", head, body))
+    )
+    assert answer.status == 400
+    assert json.loads(answer.body)["error"]["type"] == "invalid_request_error"
+    assert len(upstream.seen) == before  # nothing labelled JSON that is not went upstream

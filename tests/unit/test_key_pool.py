@@ -170,3 +170,15 @@ def test_no_key_in_repr() -> None:
     text = repr(pool) + str(pool) + repr(pool.cooling())
     assert all(key not in text and key[:6] not in text for key in KEYS)
     assert repr(pool) == "KeyPool(keys=3, available=2)"
+
+
+def test_cool_says_whether_the_key_starts_cooling_now() -> None:
+    # What mini_llm_key_cooldowns_total counts: a key benched, not every 429 that met it benched already.
+    clock = FakeClock()
+    pool = KeyPool(KEYS, clock)
+    assert pool.cool(0, 10, "rate_limit") is True
+    assert pool.cool(0, 30, "rate_limit") is False  # extended, not a new cooldown
+    assert pool.cool(0, 5, "auth") is False  # shorter: kept as it was
+    assert pool.cool(1, 0, "rate_limit") is False  # cooldowns off: nothing benched
+    clock.now += 31
+    assert pool.cool(0, 10, "auth") is True  # the first one ran out: this is a new one

@@ -55,3 +55,12 @@ def test_an_access_line_is_written_as_it_is_and_masked() -> None:
 def test_timestamps_are_rfc3339_utc_with_milliseconds() -> None:
     assert timestamp(0.0) == "1970-01-01T00:00:00.000Z"
     assert timestamp(1_700_000_000.1234) == "2023-11-14T22:13:20.123Z"
+
+
+def test_a_stack_stays_on_the_line_masked() -> None:
+    logger, out = _logger()
+    logger.info("where %s", KEY, stack_info=True)
+    [line] = out.getvalue().splitlines()
+    record = json.loads(line)
+    assert record["message"] == "where ***"
+    assert "test_a_stack_stays_on_the_line_masked" in record["stack"]

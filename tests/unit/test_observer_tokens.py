@@ -91,13 +91,34 @@ def test_an_error_as_the_first_event_is_what_the_failover_retries(failure: SSEEv
     assert observer.tokens() == (None, None)
 
 
+@pytest.mark.parametrize("code", ["server_error", "rate_limit_exceeded", "vector_store_timeout", None])
+def test_a_failure_another_attempt_may_not_meet_is_retried(code: str | None) -> None:
+    failed = _response("failed", None)
+    failed["response"]["error"] = None if code is None else {"code": code, "message": "x"}
+    observer = StreamObserver("responses")
+    observer.observe(_event("response.failed", failed))
+    assert observer.error and observer.opened_with_error
+
+
+@pytest.mark.parametrize("code", ["invalid_prompt", "invalid_image_url", "image_too_large", "some_new_code"])
+def test_a_failure_of_the_request_itself_is_not_retried(code: str) -> None:
+    # The request would fail on every target (and be billed on each): the client gets it, as a stream's error.
+    failed = _response("failed", None)
+    failed["response"]["error"] = {"code": code, "message": "x"}
+    observer = StreamObserver("responses")
+    observer.observe(_event("response.created", _response("in_progress", None)))
+    observer.observe(_event("response.failed", failed))
+    assert observer.error and not observer.opened_with_error
+    assert observer.committed
+
+
 def test_a_failed_response_right_after_the_opening_state_is_the_stream_s_first_event() -> None:
     observer = StreamObserver("responses")
     observer.observe(_event("response.created", _response("in_progress", None)))
     observer.observe(_event("response.in_progress", _response("in_progress", None)))
-    assert not observer.committed  # the response's state only: the failover may still retry
+    before_failure = observer.committed  # the response's state only: the failover may still retry
     observer.observe(_event("response.failed", _response("failed", USAGE)))
-    assert observer.committed and observer.error and observer.opened_with_error
+    assert (before_failure, observer.committed, observer.error, observer.opened_with_error) == (False, True, True, True)
     assert observer.tokens() == (11, 4)
 
 
@@ -162,3 +183,22 @@ def test_counts_that_are_no_counts_are_unknown(usage: str) -> None:
 
 def test_a_stream_without_usage_has_unknown_tokens() -> None:
     assert StreamObserver("responses").tokens() == (None, None)
+
+
+@pytest.mark.parametrize(
+    ("opening", "first"),
+    [
+        ('{"choices":[{"delta":{"role":"assistant","content":""}}]}', '{"choices":[{"delta":{"content":"Hi"}}]}'),
+        ('{"choices":[],"prompt_filter_results":[{"prompt_index":0}]}', '{"choices":[{"delta":{"content":"Hi"}}]}'),
+        ('{"choices":[{"delta":{"role":"assistant"}}]}', '{"choices":[{"delta":{"tool_calls":[{"index":0}]}}]}'),
+        ('{"choices": [{"delta": {"content": ""}}]}', '{"choices": [{"delta": {"reasoning_content": "hm"}}]}'),
+        ('{"choices":[{"text":"","index":0}]}', '{"choices":[{"text":"Hi","index":0}]}'),
+    ],
+    ids=["role-chunk", "azure-filter-results", "tool-call", "reasoning-spaced", "completions"],
+)
+def test_the_first_token_is_the_first_generated_output(opening: str, first: str) -> None:
+    observer = StreamObserver("openai")
+    observer.observe(SSEEvent("message", opening, "", b""))
+    before = observer.first_token
+    observer.observe(SSEEvent("message", first, "", b""))
+    assert before is None and observer.first_token is not None

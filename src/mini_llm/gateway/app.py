@@ -209,6 +209,8 @@ class GatewayApp:
         settings = _as_bound(load_settings(os.environ))
         open_warning = settings.check_exposure()  # raises for an open bind beyond loopback, as `serve` does
         log_to_stderr_where_unconfigured()
+        if settings.log_format == "json":  # before the first record: the warnings below are JSON lines too
+            use_json()
         log_redaction.install(key for provider in settings.providers.values() for key in provider.keys)
         if open_warning and SERVER_PID_ENV not in os.environ:  # `mini-llm serve` has logged it once already
             logger.warning("%s", open_warning)
@@ -225,8 +227,6 @@ class GatewayApp:
         self.access_log = AccessLog(settings.log_format)
         gc.freeze()  # no collect first: it would cost ~20 ms of cold start for little import-time garbage
         gc.set_threshold(*GC_THRESHOLDS)
-        if settings.log_format == "json":
-            use_json()
         ctx = Context(settings, router, upstreams, os.environ.get("MINI_LLM_DRAIN_MARKER"))
         on_drain_signal(ctx.begin_drain)
         return ctx

@@ -357,8 +357,9 @@ class Failover:
             run.waited += self._clock() - began
 
     def _cool(self, name: str, slot: int, seconds: float, reason: CoolReason, run: FailoverRun) -> None:
-        self.pools[name].cool(slot, seconds, reason)
-        if seconds > 0:  # 0: cooldowns are off (MINI_LLM_KEY_RATE_LIMIT_COOLDOWN=0), nothing cooled
+        # Counted once per cooldown: not when cooldowns are off (0 s), nor for a key that was cooling already
+        # (another request's 429 on it, or a longer retry-after that only extends it).
+        if self.pools[name].cool(slot, seconds, reason):
             run.cooled.append((name, reason))
 
     def _backoff(self, retry: int) -> float:

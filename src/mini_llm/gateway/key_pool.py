@@ -67,19 +67,25 @@ class KeyPool:
                 return slot
         return None
 
-    def cool(self, slot: int, seconds: float, reason: CoolReason) -> None:
-        """Bench the slot for `seconds` (0 benches nothing); a cooldown that lasts longer is kept, never shortened."""
+    def cool(self, slot: int, seconds: float, reason: CoolReason) -> bool:
+        """Bench the slot for `seconds` (0 benches nothing); a cooldown that lasts longer is kept, never shortened.
+
+        True when the slot starts cooling now (the metrics count those), False when it was cooling already.
+        """
         if not math.isfinite(seconds) or seconds < 0:
             raise ValueError(f"a cooldown must be a finite number of seconds >= 0, not {seconds!r}")
         if seconds == 0:
-            return
-        until = self._clock() + seconds
+            return False
+        now = self._clock()
+        was_cooling = self._left(slot, now) > 0.0
+        until = now + seconds
         if until <= self._until[slot]:
-            return
+            return False
         if self._until[slot] == _NOT_COOLING:
             self._cooling += 1
         self._until[slot] = until
         self._reasons[slot] = reason
+        return not was_cooling
 
     def free_in(self, exclude: Collection[int] = ()) -> float | None:
         """Seconds until the first slot not in `exclude` is usable: 0.0 if one is now; None if all are excluded."""

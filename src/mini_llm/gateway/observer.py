@@ -22,12 +22,49 @@ class _AnthropicStart(msgspec.Struct):
     message: _Usage
 
 
+class _Code(msgspec.Struct):
+    code: Any = None
+
+
+class _EndedResponse(msgspec.Struct):
+    usage: dict[str, Any] | None = None
+    error: _Code | None = None
+
+
 class _ResponsesEnd(msgspec.Struct):
-    response: _Usage
+    response: _EndedResponse
 
 
 class _Typed(msgspec.Struct):
     type: str = ""
+
+
+class _Delta(msgspec.Struct):
+    content: Any = None
+    refusal: Any = None
+    reasoning_content: Any = None
+    reasoning: Any = None
+    tool_calls: Any = None
+    function_call: Any = None
+
+
+class _Choice(msgspec.Struct):
+    delta: _Delta | None = None
+    text: Any = None  # the legacy completions API
+
+
+class _Chunk(msgspec.Struct):
+    choices: list[_Choice] | None = None
+
+
+def _has_output(choice: _Choice) -> bool:
+    """Whether a chunk's choice carries something generated: text, a refusal, reasoning or a tool call."""
+    delta = choice.delta
+    if delta is None:
+        return bool(choice.text)
+    return bool(
+        delta.content or delta.refusal or delta.reasoning_content or delta.reasoning or delta.tool_calls
+    ) or bool(delta.function_call)
 
 
 class _Error(msgspec.Struct):
@@ -39,10 +76,14 @@ _ANTHROPIC_START = msgspec.json.Decoder(_AnthropicStart)
 _RESPONSES_END = msgspec.json.Decoder(_ResponsesEnd)
 _TYPED = msgspec.json.Decoder(_Typed)
 _ERROR = msgspec.json.Decoder(_Error)
+_CHUNK = msgspec.json.Decoder(_Chunk)
 
 # The Responses API's terminal events, each with the whole response and its `usage`
 # (https://platform.openai.com/docs/api-reference/responses-streaming); `response.failed` is an error too.
 _RESPONSES_ENDS: Final = frozenset({"response.completed", "response.incomplete", "response.failed"})
+# The `response.failed` codes that another attempt may not meet (openai-python's ResponseError.code): the
+# others (invalid_prompt, invalid_image, image_too_large, ...) are the request's, and fail on every target.
+_TRANSIENT_FAILURES: Final = frozenset({"server_error", "rate_limit_exceeded", "vector_store_timeout"})
 # What a Responses stream opens with before its output: the response's state, not an answer yet. An error or a
 # failure right after them is still the stream's opening, so the failover can retry it.
 _RESPONSES_OPENING: Final = frozenset({"response.created", "response.queued", "response.in_progress"})
@@ -55,6 +96,7 @@ class StreamObserver:
         "done",
         "error",
         "events",
+        "final",
         "first_token",
         "malformed",
         "opened_with_error",
@@ -79,6 +121,7 @@ class StreamObserver:
         # later in the same read is no longer the first event, and goes to the client as it came.
         self.opened_with_error = False
         self.opening = 0  # the events before the first one that commits the stream (a Responses stream's state)
+        self.final = False  # the error is the request's own (a response.failed for a bad prompt): no retry helps
 
     def observe(self, event: SSEEvent) -> None:
         """Never raises: an event it cannot read only leaves the usage unknown, it never ends a relay."""
@@ -88,7 +131,7 @@ class StreamObserver:
         except Exception:  # e.g. RecursionError from a deeply nested `usage`: count it, relay on
             self.malformed += 1
         if self.events == self.opening + 1:
-            self.opened_with_error = self.error
+            self.opened_with_error = self.error and not self.final
 
     @property
     def committed(self) -> bool:
@@ -104,7 +147,9 @@ class StreamObserver:
         elif data == "[DONE]":
             self.done = True
         else:
-            if self.first_token is None and '"content":""' not in data:
+            # Decoded only until the first token: not the role chunk, nor a chunk without choices (Azure's
+            # prompt_filter_results), nor an error; any generated output, text or tool call, is one.
+            if self.first_token is None and any(_has_output(choice) for choice in _CHUNK.decode(data).choices or ()):
                 self.first_token = time.perf_counter()
             # An error chunk: `{"error": {...}}`, or a chunk with an `error` member besides its others (some
             # OpenAI-compatible providers send `{"id": ..., "object": "chat.completion.chunk", "error": {...}}`).
@@ -142,8 +187,12 @@ class StreamObserver:
                 self.first_token = time.perf_counter()
         elif name in _RESPONSES_ENDS:
             self.done = True
-            self.error = self.error or name == "response.failed"
-            self.usage.update(_RESPONSES_END.decode(data).response.usage or {})
+            response = _RESPONSES_END.decode(data).response
+            if name == "response.failed":
+                self.error = True
+                code = None if response.error is None else response.error.code
+                self.final = code is not None and code not in _TRANSIENT_FAILURES
+            self.usage.update(response.usage or {})
         elif name == "error":
             self.error = True
 

@@ -100,17 +100,19 @@ class _Attempt:
     Plain attributes, not properties: the failover loop reads them on every request.
     """
 
-    __slots__ = ("body", "error_event", "first", "headers", "relay", "response", "source", "status", "target")
+    __slots__ = ("body", "error_event", "first", "headers", "relay", "req", "response", "source", "status", "target")
 
     def __init__(
         self,
         response: UpstreamResponse,
         target: Target,
+        req: Request,
         relay: EventRelay | None = None,
         source: AsyncIterator[bytes] | None = None,
         first: bytes = b"",
     ) -> None:
         self.response = response
+        self.req = req  # whose provider wait a detached body's read adds to
         self.status = response.status
         self.headers = response.headers
         self.target = target
@@ -139,6 +141,7 @@ class _Attempt:
         length = response.content_length
         if length is None or length > WHOLE_BODY_BYTES or header_values(response.headers, b"content-encoding"):
             return None
+        began = time.perf_counter()
         try:
             self.body = await response.read()
         except GatewayError as exc:
@@ -147,6 +150,8 @@ class _Attempt:
         except BaseException:  # cancelled (the client left): nothing keeps this answer, so close it here
             response.close()
             raise
+        finally:
+            self.req.upstream_wait += time.perf_counter() - began
         return None
 
 
@@ -158,17 +163,19 @@ async def _nothing() -> AsyncIterator[bytes]:
 
 
 async def _read_and_plan(
-    ctx: Context, req: Request, model_required: bool, provider: str | None
+    ctx: Context, req: Request, model_required: bool, provider: str | None, stream: bool
 ) -> tuple[str | None, bool, tuple[Hop, ...], _Payloads]:
     """Body, envelope and the targets to try; the payloads hold the body until the commit.
 
     A route with a fixed `provider` (the Responses API's by-id routes) carries no model: its body, if
-    any, is not read as an envelope and goes upstream as it came.
+    any, is not read as an envelope and goes upstream as it came; `stream` says whether it asked for a stream.
     """
     settings = ctx.settings
     body = await read_body(req, settings.max_body_bytes, settings.body_timeout, settings.body_deadline)
     if provider is not None:
-        return None, False, ctx.router.fixed(provider), _Payloads(body, None)
+        if len(body) and req.scope["method"] == "POST":
+            read_envelope(body, model_required=False)  # it goes labelled application/json: it must be an object
+        return None, stream, ctx.router.fixed(provider), _Payloads(body, None)
     envelope = read_envelope(body, model_required=model_required)
     hops = ctx.router.plan(envelope.model, req.protocol, req.path)
     return envelope.model, envelope.stream, hops, _Payloads(body, envelope)
@@ -182,14 +189,16 @@ async def forward(
     model_required: bool = True,
     events: EventFormat | None = None,
     provider: str | None = None,
+    stream: bool = False,
 ) -> None:
     """Resolve the model, send to the first target that answers (rewriting the model per target), relay the answer.
 
     `events` is the stream's event vocabulary when it is not the route's protocol's (the Responses API);
-    `provider` fixes the provider for a route without a model, which is then sent with the request's method.
+    `provider` fixes the provider for a route without a model, which is then sent with the request's method,
+    and `stream` says whether such a route asked for an event stream (a route with a model says it in its body).
     """
     try:
-        model, stream, hops, payloads = await _read_and_plan(ctx, req, model_required, provider)
+        model, stream, hops, payloads = await _read_and_plan(ctx, req, model_required, provider, stream)
     except (GatewayError, ClientDisconnected):
         req.routing_headers = NO_ATTEMPTS
         raise
@@ -230,9 +239,10 @@ def _note_facts(req: Request, run: FailoverRun, answer: _Attempt | None) -> None
     if req.stream_outcome is not None and answer is not None and answer.relay is not None:
         observer = answer.relay.observer
         req.events = observer.events
-        if observer.first_token is not None:
-            req.ttft = observer.first_token - req.began
-        req.input_tokens, req.output_tokens = observer.tokens()
+        if req.model is not None:  # a by-id route replays a stored response: its usage was counted when it was made
+            if observer.first_token is not None:
+                req.ttft = observer.first_token - req.began
+            req.input_tokens, req.output_tokens = observer.tokens()
 
 
 def _log_note(req: Request, run: FailoverRun, answer: _Attempt | None) -> str:
@@ -273,7 +283,7 @@ async def _send(
         req.upstream_wait += time.perf_counter() - began
     del body
     if not stream or response.status != 200 or not response.is_event_stream:
-        return _Attempt(response, target)
+        return _Attempt(response, target, req)
     try:
         decoder = decoder_for(header_values(response.headers, b"content-encoding"), target.provider.name, 200)
         chunks = response.chunks()
@@ -304,7 +314,7 @@ async def _send(
     if relay.observer.opened_with_error:
         # A failed attempt: it may wait for the next one, so no budget may pick it; its bytes are one event.
         ctx.streams.drop(handle)
-    return _Attempt(response, target, relay, source, first)
+    return _Attempt(response, target, req, relay, source, first)
 
 
 async def _relay(ctx: Context, req: Request, answer: _Attempt) -> None:
@@ -320,10 +330,14 @@ async def _relay(ctx: Context, req: Request, answer: _Attempt) -> None:
             req.started = True
             ctx.metrics.stream_opened()
             req.stream_outcome = "client_gone"  # until the relay returns: only a client that left ends it early
-            with relay.stream:
-                await relay_stream(req.send, headers, answer.source, relay, first)
-            req.upstream_wait += relay.waited
+            try:
+                with relay.stream:
+                    await relay_stream(req.send, headers, answer.source, relay, first)
+            finally:  # a client that left: the provider's waits until then are still not the gateway's time
+                req.upstream_wait += relay.waited
             req.stream_outcome = relay.outcome()
+            if relay.failure is not None:
+                req.error = relay.failure.message
             return
         if answer.body is not None:  # a failed answer read whole while the next attempts ran
             req.started = True
@@ -338,7 +352,8 @@ async def _relay(ctx: Context, req: Request, answer: _Attempt) -> None:
                 whole = await response.read()
             finally:
                 req.upstream_wait += time.perf_counter() - began
-            if 200 <= status < 300:
+            if 200 <= status < 300 and req.model is not None:
+                # Not on a by-id route: a stored response's usage was counted when it was made.
                 req.input_tokens, req.output_tokens = body_tokens(whole)
             body = mask(whole, target.secret)
             del whole

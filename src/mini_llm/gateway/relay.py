@@ -125,10 +125,17 @@ class EventRelay:
         self.waited = 0.0  # seconds spent waiting for the provider's reads after the commit
 
     def outcome(self) -> StreamOutcome:
-        """How the relayed stream ended: the metrics' and the log's stream outcome (client_gone is the caller's)."""
+        """How the relayed stream ended: the metrics' and the log's stream outcome (client_gone is the caller's).
+
+        `cut` is a stream the gateway had to end with an error event, or one the provider ended between two
+        events without its protocol's end ([DONE], message_stop, response.completed): its answer is not whole.
+        """
+        observer = self.observer
         if self.failure is not None:
             return "cut"
-        return "upstream_error" if self.observer.error else "complete"
+        if observer.error:
+            return "upstream_error"
+        return "complete" if observer.done else "cut"
 
     async def first(self, chunks: AsyncIterator[bytes]) -> bytes:
         """Read up to the first complete event (or the end) and return the bytes to send first, scrubbed.

@@ -152,7 +152,9 @@ class AiohttpClient:
         if url is None:
             if len(self._urls) >= URLS_LIMIT:
                 self._urls.clear()
-            url = self._urls[name, path] = URL(target.provider.url(path))
+            # A query (the Responses API's by-id routes) was checked and goes as the client sent it: yarl
+            # would re-quote it (`include[]` to `include%5B%5D`, `%41` to `A`), which the fast client does not.
+            url = self._urls[name, path] = URL(target.provider.url(path), encoded="?" in path)
         failures = self._failures.get(name)
         if failures is None:
             failures = self._failures[name] = _Failures(name, self.timeout)

@@ -30,6 +30,7 @@ _ID: Final = re.compile(r"[A-Za-z0-9_-]{1,200}")
 # clients send unescaped in array parameters (`include[]=...`). No space, control byte or "#" passes.
 _QUERY: Final = re.compile(rb"(?:[A-Za-z0-9\-._~!$&'()*+,;=:@/?\[\]]|%[0-9A-Fa-f]{2})*")
 QUERY_LIMIT: Final = 2048
+_STREAM: Final = re.compile(rb"(?:^|&)stream=true(?:&|$)")
 
 
 async def create(ctx: Context, req: Request) -> None:
@@ -85,4 +86,6 @@ async def by_id(ctx: Context, req: Request) -> None:
     upstream_path = f"/responses/{response_id}{tail}"
     if query:
         upstream_path += "?" + query.decode("ascii")
-    await forward(ctx, req, upstream_path, provider=BY_ID_PROVIDER)
+    # GET /v1/responses/{id}?stream=true replays a stored response's events: relayed as a stream.
+    stream = tail == "" and _STREAM.search(query) is not None
+    await forward(ctx, req, upstream_path, events="responses", provider=BY_ID_PROVIDER, stream=stream)
