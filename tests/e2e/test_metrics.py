@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Mapping
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from mini_llm.metrics.recorder import FLUSH_DELAY
+from mini_llm.metrics.recorder import FLUSH_DELAY, PENDING_LIMIT
 from tests.e2e.conftest import gateway_env
 from tests.e2e.failover_gateway import KEY_1, KEY_2, PATHS, Gateways, body, call, on, refusing
 from tests.e2e.fake_upstream import FakeUpstream
@@ -220,6 +220,18 @@ def test_a_killed_workers_counts_stay_after_it_is_replaced(gateways: Gateways, s
         assert scrape(gateway)[sent] == 8  # counters never go down: the gone worker's file still counts
     assert call(gateway, "m-ok").status == 200
     assert settle(gateway, lambda samples: samples.get(sent) == 9).get(sent) == 9
+
+
+def test_a_scrape_right_after_the_traffic_shows_every_request(gateways: Gateways, server: ScriptedProvider) -> None:
+    """One worker answers both: no file between them, so no wait either, past the recorder's pending limit too."""
+    gateway = gateways.start([on(server, "a", KEY_1, KEY_2)], {"m-ok": "a:m-ok-up"}, workers="1")
+    server.script("m-ok-up", ok())
+    sent = PENDING_LIMIT + 5
+    for _ in range(sent):
+        assert call(gateway, "m-ok").status == 200
+    samples = scrape(gateway)
+    assert samples[_key("mini_llm_requests_total", route=CHAT, model="m-ok", provider="a", status="200")] == sent
+    assert samples[_key("mini_llm_upstream_attempts_total", provider="a", outcome="200")] == sent
 
 
 def test_metrics_need_no_gateway_key_and_a_head_gets_no_body(gateways: Gateways, server: ScriptedProvider) -> None:

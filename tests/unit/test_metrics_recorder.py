@@ -8,6 +8,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+import msgspec
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
@@ -19,9 +20,9 @@ from mini_llm.gateway.context import Request
 from mini_llm.gateway.failover import AttemptRecord, Failover
 from mini_llm.metrics import METRICS_DIR_ENV
 from mini_llm.metrics.exposition import Exposition
-from mini_llm.metrics.recorder import FLUSH_DELAY, Recorder
+from mini_llm.metrics.recorder import FLUSH_DELAY, PENDING_LIMIT, Recorder
 from mini_llm.metrics.series import OVERHEAD_BUCKETS
-from mini_llm.metrics.snapshot import path_for, read_others
+from mini_llm.metrics.snapshot import path_for, read_others, this_process, write
 from mini_llm.providers import Target
 
 ENV = {
@@ -159,16 +160,17 @@ def test_a_worker_writes_its_snapshot_after_a_change_and_marks_it_gone_at_close(
 ) -> None:
     monkeypatch.setenv(METRICS_DIR_ENV, str(tmp_path))
     recorder = _recorder()
-    path = Path(path_for(str(tmp_path), os.getpid()))
+    path = Path(path_for(str(tmp_path), os.getpid(), this_process()))
 
     def written() -> tuple[bool, list[int]]:
-        [snapshot] = read_others(str(tmp_path), own_pid=0)
+        [snapshot] = read_others(str(tmp_path), 0, "")
         return snapshot.live, [series.value for series in snapshot.counters["requests"]]
 
     async def traffic() -> None:
         recorder.finished(_request(recorder), 0.1, 0.0001)
         recorder.finished(_request(recorder), 0.1, 0.0001)
-        assert not await asyncio.to_thread(path.exists)  # written once, FLUSH_DELAY after the first change
+        # No await since the changes, so the loop cannot have run the write yet: not on the first change.
+        assert not path.exists()  # noqa: ASYNC240 - a stat that must not yield to the loop
         deadline = asyncio.get_running_loop().time() + 10
         while not await asyncio.to_thread(path.exists):
             assert asyncio.get_running_loop().time() < deadline, "no snapshot was written"
@@ -202,3 +204,45 @@ def test_a_stream_without_usage_has_a_first_token_but_no_token_series() -> None:
     ttfts = samples["mini_llm_time_to_first_token_seconds"]
     assert _value(ttfts, "mini_llm_time_to_first_token_seconds_count", provider="openai", model="gpt-4o-mini") == 1
     assert _value(samples["mini_llm_streams"], "mini_llm_streams_total", outcome="client_gone") == 1
+
+
+def test_a_scrape_right_after_requests_shows_every_one_and_the_pending_ones_stay_bounded() -> None:
+    recorder = _recorder()
+    sent = 2 * PENDING_LIMIT + 3  # over the limit twice, and some left pending
+    for _ in range(sent):
+        recorder.stream_opened()
+        recorder.finished(_request(recorder, stream_outcome="complete", input_tokens=1), 0.1, 0.0001)
+        assert len(recorder.pending) < PENDING_LIMIT
+    assert recorder.pending != []  # the last few wait for the scrape...
+    samples = _samples(recorder)  # ...which counts them
+    assert recorder.pending == []
+    labels = {"route": CHAT, "model": "fast", "provider": "openai", "status": "200"}
+    assert _value(samples["mini_llm_requests"], "mini_llm_requests_total", **labels) == sent
+    assert _value(samples["mini_llm_streams"], "mini_llm_streams_total", outcome="complete") == sent
+    assert _value(samples["mini_llm_streams_active"], "mini_llm_streams_active") == 0
+    tokens = samples["mini_llm_tokens"]
+    assert _value(tokens, "mini_llm_tokens_total", provider="openai", model="gpt-4o-mini", kind="input") == sent
+    recorder.finished(_request(recorder), 0.1, 0.0001)
+    assert recorder.snapshot().counters["requests"][0].value == sent + 1  # every snapshot (the file writes too)
+
+
+def test_a_worker_under_a_dead_workers_pid_keeps_its_counters(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A new worker may get the pid of one that died: the dead one's file stays, and its counters with it."""
+    dead = _recorder()  # made before the folder is set: it never writes on its own
+    for _ in range(7):
+        dead.finished(_request(dead), 0.1, 0.0001)
+    # What the dead worker wrote under this same pid, with its own start time.
+    write(str(tmp_path), msgspec.structs.replace(dead.snapshot(live=True), started="1"))
+    monkeypatch.setenv(METRICS_DIR_ENV, str(tmp_path))
+    recorder = _recorder()
+
+    async def traffic() -> None:
+        recorder.finished(_request(recorder), 0.1, 0.0001)
+        recorder.close()  # this worker's own write
+
+    asyncio.run(traffic())
+    assert len(list(tmp_path.iterdir())) == 2
+    assert recorder.merged().counters["requests"] == {(CHAT, "fast", "openai", "200"): 8}
+    [other] = read_others(str(tmp_path), os.getpid(), this_process())
+    assert other.started == "1"
+    assert not other.live  # the pid runs (this very process), but not the worker that wrote it

@@ -4,12 +4,15 @@ Each worker of `mini-llm serve` writes its snapshot to the server's metrics fold
 never sees half a file); the worker answering /metrics merges its own live numbers with the others'.
 Counters and histograms are summed over every file, a stopped or replaced worker's too, so a counter
 never goes down while the server runs; gauges describe the present, so only live workers' count.
+A file is named by the worker's pid and its start time: a new worker under a dead one's reused pid
+writes its own file, and a pid alone never makes an unrelated process count as a live worker.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Final
@@ -44,6 +47,7 @@ class Keys(msgspec.Struct, array_like=True):
 
 class Snapshot(msgspec.Struct):
     pid: int
+    started: str  # with the pid, one process start: see this_process()
     live: bool  # False in the last write at shutdown: its gauges describe nothing any more
     counters: dict[str, list[Series]]
     histograms: dict[str, list[HistogramSeries]]
@@ -56,43 +60,60 @@ _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(Snapshot)
 
 
-def path_for(folder: str, pid: int) -> str:
-    return os.path.join(folder, f"{pid}{SUFFIX}")
+def process_start(pid: int) -> str | None:
+    """When process `pid` started, in clock ticks since boot (proc(5): /proc/<pid>/stat, field 22); None if none."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as source:
+            stat = source.read()
+    except OSError:
+        return None
+    # Field 2 is the command name in parentheses, which may hold spaces and ")": count from the last ")".
+    return stat.rpartition(b")")[2].split()[19].decode()
+
+
+def this_process() -> str:
+    """This process's `started`: its start time where /proc has one, else a random token (liveness then by pid)."""
+    return process_start(os.getpid()) or f"token-{secrets.token_hex(8)}"
+
+
+def path_for(folder: str, pid: int, started: str) -> str:
+    return os.path.join(folder, f"{pid}-{started}{SUFFIX}")
 
 
 def write(folder: str, snapshot: Snapshot) -> None:
     """Replace the worker's file in one step (rename is atomic within a file system, POSIX rename(2))."""
-    final = path_for(folder, snapshot.pid)
+    final = path_for(folder, snapshot.pid, snapshot.started)
     partial = f"{final}.partial"
     with open(partial, "wb") as out:
         out.write(_encoder.encode(snapshot))
     os.replace(partial, final)
 
 
-def _running(pid: int) -> bool:
-    try:
+def _alive(pid: int, started: str) -> bool:
+    """Whether the process that wrote a snapshot still runs: the same pid with the same start time."""
+    if started.isdigit():
+        return process_start(pid) == started
+    try:  # no /proc when it was written: the pid alone, which a reused pid can fool
         os.kill(pid, 0)  # signal 0: only the check that the process exists (kill(2))
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process under a reused pid: not our worker
+    except (ProcessLookupError, PermissionError):  # gone, or someone else's process under a reused pid
         return False
     return True
 
 
-def read_others(folder: str, own_pid: int) -> Iterator[Snapshot]:
+def read_others(folder: str, own_pid: int, own_started: str) -> Iterator[Snapshot]:
     """The other workers' snapshots; one whose process is gone is marked not live. Unreadable files are skipped."""
     try:
         names = os.listdir(folder)
     except OSError:
         return
+    own = os.path.basename(path_for(folder, own_pid, own_started))
     for name in names:
-        stem, _, suffix = name.partition(".")
-        if f".{suffix}" != SUFFIX or not stem.isdigit() or int(stem) == own_pid:
+        if not name.endswith(SUFFIX) or name == own:
             continue
         with contextlib.suppress(OSError, msgspec.DecodeError):
             with open(os.path.join(folder, name), "rb") as source:
                 snapshot = _decoder.decode(source.read())
-            snapshot.live = snapshot.live and _running(snapshot.pid)
+            snapshot.live = snapshot.live and _alive(snapshot.pid, snapshot.started)
             yield snapshot
 
 
