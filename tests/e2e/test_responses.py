@@ -398,6 +398,11 @@ def test_usage_and_first_token_reach_the_access_log(upstream: FakeUpstream) -> N
         streamed, whole = [line for line in lines if line["path"] == "/v1/responses"]
         retrieved, replayed = [line for line in lines if line["path"] == "/v1/responses/resp_abc"]
         assert (retrieved["status"], retrieved["input_tokens"], retrieved["output_tokens"]) == (200, None, None)
+        assert (retrieved["provider"], retrieved["upstream_model"], retrieved["attempts"][0]["model"]) == (
+            "openai",
+            None,
+            None,
+        )
         assert (replayed["stream_outcome"], replayed["input_tokens"], replayed["ttft_ms"]) == ("complete", None, None)
         assert replayed["events"] > 0
         assert (streamed["input_tokens"], streamed["output_tokens"]) == (11, 3)

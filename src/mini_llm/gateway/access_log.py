@@ -37,11 +37,11 @@ def fields(req: Request, duration: float, overhead: float) -> dict[str, Any]:
         "status": req.status,
         "model": _cut(req.model),
         "provider": None if target is None else target.provider.name,
-        "upstream_model": None if target is None else target.model[:CLIP_CHARS],
+        "upstream_model": None if target is None or not target.model else target.model[:CLIP_CHARS],
         "attempts": [
             {
                 "provider": a.provider,
-                "model": a.model[:CLIP_CHARS],
+                "model": a.model[:CLIP_CHARS] or None,  # None: a route without a model (by-id)
                 "key": a.key,
                 "outcome": a.outcome,
                 "ms": round(a.ms, 3),
