@@ -152,18 +152,21 @@ def _host(setting: str, raw: Any) -> str:
     return host
 
 
-def _upstream_client(setting: str, raw: Any) -> UpstreamClient:
-    client = _UPSTREAM_CLIENTS.get(raw.strip().lower()) if isinstance(raw, str) else None
-    if client is None:
-        raise ConfigError(setting, f"{raw!r} is not 'fast' or 'aiohttp'")
-    return client
+def _one_of(choices: Mapping[str, T]) -> Callable[[str, Any], T]:
+    """A parser for a setting that names one of `choices` (any case, surrounding spaces ignored)."""
+    names = " or ".join(repr(name) for name in choices)
+
+    def parse(setting: str, raw: Any) -> T:
+        chosen = choices.get(raw.strip().lower()) if isinstance(raw, str) else None
+        if chosen is None:
+            raise ConfigError(setting, f"{raw!r} is not {names}")
+        return chosen
+
+    return parse
 
 
-def _log_format(setting: str, raw: Any) -> LogFormat:
-    log_format = _LOG_FORMATS.get(raw.strip().lower()) if isinstance(raw, str) else None
-    if log_format is None:
-        raise ConfigError(setting, f"{raw!r} is not 'text' or 'json'")
-    return log_format
+_upstream_client = _one_of(_UPSTREAM_CLIENTS)
+_log_format = _one_of(_LOG_FORMATS)
 
 
 def _url(setting: str, raw: Any) -> str:

@@ -8,6 +8,8 @@ from typing import Any, Final
 
 import msgspec
 
+from mini_llm.log_redaction import LOGGER_NAMES
+
 # Marks a record whose message is a whole JSON object already (an access line): JsonFormatter writes it as is.
 JSON_LINE: Final = "mini_llm_json_line"
 _encode = msgspec.json.Encoder().encode
@@ -40,8 +42,8 @@ class JsonFormatter(logging.Formatter):
         return _encode(line).decode()
 
 
-def use_json(loggers: tuple[str, ...] = ("mini_llm", "", "_granian", "granian.access")) -> None:
+def use_json() -> None:
     """Every handler of the gateway's loggers writes JSON from now on (an app run without `mini-llm serve`)."""
-    for name in loggers:
+    for name in LOGGER_NAMES:
         for handler in logging.getLogger(name).handlers:
             handler.setFormatter(JsonFormatter())

@@ -8,7 +8,7 @@ from typing import Final
 
 MASK: Final = "***"
 # The loggers whose handlers write the gateway's output (server.LOG_CONFIG), plus the root's.
-_LOGGER_NAMES: Final = ("", "mini_llm", "_granian", "granian.access")
+LOGGER_NAMES: Final = ("", "mini_llm", "_granian", "granian.access")
 
 
 class KeyRedactor(logging.Filter):
@@ -75,7 +75,7 @@ def install(secrets: Iterable[str]) -> KeyRedactor:
     propagate and has none of its own) is written by that one.
     """
     redactor = KeyRedactor(secrets)
-    handlers = [handler for name in _LOGGER_NAMES for handler in logging.getLogger(name).handlers]
+    handlers = [handler for name in LOGGER_NAMES for handler in logging.getLogger(name).handlers]
     if logging.lastResort is not None:
         handlers.append(logging.lastResort)
     for handler in handlers:

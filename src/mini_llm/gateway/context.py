@@ -13,6 +13,7 @@ from mini_llm.config import Settings
 from mini_llm.errors import Dialect
 from mini_llm.gateway.failover import AttemptRecord, Failover
 from mini_llm.gateway.open_streams import OpenStreams, drain_timed_out
+from mini_llm.gateway.relay import StreamOutcome
 from mini_llm.gateway.request_ids import GATEWAY_HEADER, HEADER, RequestIds
 from mini_llm.gateway.routing import Router
 from mini_llm.gateway.sending import send_whole
@@ -88,7 +89,7 @@ class Request:
     target: Target | None = None  # the target that answered
     attempts: Sequence[AttemptRecord] = ()
     cooldowns: Sequence[tuple[str, str]] = ()  # (provider, reason) for each key this request cooled
-    stream_outcome: str | None = None  # complete, client_gone, upstream_error or cut; None if no stream went out
+    stream_outcome: StreamOutcome | None = None  # None if no stream went out
     events: int = 0
     ttft: float | None = None  # seconds from arrival to the stream's first token
     input_tokens: int | None = None

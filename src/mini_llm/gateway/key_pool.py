@@ -81,7 +81,7 @@ class KeyPool:
         until = now + seconds
         if until <= self._until[slot]:
             return False
-        if self._until[slot] == _NOT_COOLING:
+        if not was_cooling:  # _left cleared a cooldown that had run out
             self._cooling += 1
         self._until[slot] = until
         self._reasons[slot] = reason

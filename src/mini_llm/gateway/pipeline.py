@@ -275,10 +275,7 @@ async def _send(
     upstream = ctx.upstreams.by_provider[target.provider.name]
     began = time.perf_counter()
     try:
-        if method == "POST":
-            response = await upstream.send(target, path, body, req.headers)
-        else:
-            response = await upstream.send(target, path, body, req.headers, method=method)
+        response = await upstream.send(target, path, body, req.headers, method=method)
     finally:
         req.upstream_wait += time.perf_counter() - began
     del body
@@ -352,8 +349,9 @@ async def _relay(ctx: Context, req: Request, answer: _Attempt) -> None:
                 whole = await response.read()
             finally:
                 req.upstream_wait += time.perf_counter() - began
-            if 200 <= status < 300 and req.model is not None:
-                # Not on a by-id route: a stored response's usage was counted when it was made.
+            if 200 <= status < 300 and req.model is not None and (ctx.metrics.enabled or ctx.settings.log_requests):
+                # Only for a reader (the metrics, the access log); not on a by-id route: a stored response's usage
+                # was counted when it was made.
                 req.input_tokens, req.output_tokens = body_tokens(whole)
             body = mask(whole, target.secret)
             del whole

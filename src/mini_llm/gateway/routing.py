@@ -79,24 +79,14 @@ class Router:
         configured = tuple(hop for hop in hops if hop[0].usable)
         if not configured:
             provider = hops[0][0]
-            raise GatewayError(
-                400,
-                f"provider {provider.name!r} has no API key configured on the gateway: set {provider.key_setting}",
-                param="model",
-                code="provider_not_configured",
-            )
+            raise _not_configured(provider.name, provider.key_setting, param="model")
         return configured
 
     def fixed(self, name: str) -> tuple[Hop, ...]:
         """The one target of a route without a model (the Responses API's by-id routes), or a clear 400."""
         provider = self.providers.get(name)
         if provider is None or not provider.usable:
-            setting = provider.key_setting if provider is not None else f"a provider named {name!r}"
-            raise GatewayError(
-                400,
-                f"provider {name!r} has no API key configured on the gateway: set {setting}",
-                code="provider_not_configured",
-            )
+            raise _not_configured(name, provider.key_setting if provider is not None else f"a provider named {name!r}")
         return ((provider, ""),)
 
     def model_ids(self) -> list[tuple[str, str]]:
@@ -106,3 +96,12 @@ class Router:
             for model in provider.models:
                 seen.setdefault(model, provider.name)
         return list(seen.items())
+
+
+def _not_configured(name: str, setting: str, param: str | None = None) -> GatewayError:
+    return GatewayError(
+        400,
+        f"provider {name!r} has no API key configured on the gateway: set {setting}",
+        param=param,
+        code="provider_not_configured",
+    )

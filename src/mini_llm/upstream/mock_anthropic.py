@@ -14,6 +14,7 @@ from mini_llm.upstream.mock_frames import (
     SSE,
     MockReply,
     encode,
+    named_tool,
     paced,
     pieces,
     prompt_tokens,
@@ -84,16 +85,8 @@ def _tool_use(request: dict[str, Any], mid: str) -> dict[str, Any] | None:
             return None
         named = choice.get("name") if choice.get("type") == "tool" else None
     # Server tools (web search, code execution, ...) have no input_schema: the mock runs none of them.
-    tool = next(
-        (
-            tool
-            for tool in tools
-            if isinstance(tool, dict)
-            and isinstance(tool.get("name"), str)
-            and isinstance(tool.get("input_schema"), dict)
-            and (named is None or tool["name"] == named)
-        ),
-        None,
+    tool = named_tool(
+        (tool for tool in tools if isinstance(tool, dict) and isinstance(tool.get("input_schema"), dict)), named
     )
     if tool is None:
         return None

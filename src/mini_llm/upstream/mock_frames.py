@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -61,6 +61,18 @@ def prompt_tokens(request: dict[str, Any]) -> int:
 
 def request_id(request: dict[str, Any]) -> str:
     return hashlib.blake2s(encode(request), digest_size=8).hexdigest()
+
+
+def named_tool(candidates: Iterable[Any], named: Any) -> dict[str, Any] | None:
+    """The first candidate that is an object with a string `name` (the one `named`, when a choice names one)."""
+    return next(
+        (
+            tool
+            for tool in candidates
+            if isinstance(tool, dict) and isinstance(tool.get("name"), str) and (named is None or tool["name"] == named)
+        ),
+        None,
+    )
 
 
 def sse(data: Any, event: str | None = None) -> bytes:

@@ -26,6 +26,7 @@ from mini_llm.upstream.mock_frames import (
     MockReply,
     encode,
     int_field,
+    named_tool,
     paced,
     pieces,
     prompt_tokens,
@@ -67,17 +68,7 @@ def _tool_call(request: dict[str, Any], rid: str) -> dict[str, Any] | None:
         return None
     wanted = choice.get("function") if isinstance(choice, dict) else None
     named = wanted.get("name") if isinstance(wanted, dict) else None
-    functions = (tool.get("function") for tool in tools if isinstance(tool, dict))
-    function = next(
-        (
-            function
-            for function in functions
-            if isinstance(function, dict)
-            and isinstance(function.get("name"), str)
-            and (named is None or function["name"] == named)
-        ),
-        None,
-    )
+    function = named_tool((tool.get("function") for tool in tools if isinstance(tool, dict)), named)
     if function is None:
         return None
     strict = function.get("strict") is True

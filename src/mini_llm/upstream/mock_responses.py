@@ -16,6 +16,7 @@ from mini_llm.upstream.mock_frames import (
     SSE,
     MockReply,
     encode,
+    named_tool,
     paced,
     pieces,
     prompt_tokens,
@@ -155,16 +156,7 @@ def _function_call(request: dict[str, Any], rid: str) -> dict[str, Any] | None:
     if isinstance(given, list) and given and _type(given[-1]) == "function_call_output":
         return None
     named = choice.get("name") if isinstance(choice, dict) and choice.get("type") == "function" else None
-    tool = next(
-        (
-            tool
-            for tool in tools
-            if _type(tool) == "function"
-            and isinstance(tool.get("name"), str)
-            and (named is None or tool["name"] == named)
-        ),
-        None,
-    )
+    tool = named_tool((tool for tool in tools if _type(tool) == "function"), named)
     if tool is None:
         return None
     strict = tool.get("strict") is not False
