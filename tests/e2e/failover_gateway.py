@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -115,6 +116,30 @@ def raw_call(gateway: GatewayProcess, model: str, *, wire: Wire = "openai", stre
         f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n\r\n"
     )
     return exchange(gateway.url, head.encode() + data, timeout=30)
+
+
+def stream_request(gateway: GatewayProcess, model: str, wire: Wire = "openai") -> bytes:
+    """The bytes of a streamed request for `model`, for a test that leaves it midway on a socket of its own."""
+    host, port = address(gateway.url)
+    data = body(wire, model, stream=True)
+    head = (
+        f"POST {PATHS[wire]} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n\r\n"
+    ).encode()
+    return head + data
+
+
+def stream_and_leave(gateway: GatewayProcess, model: str, marker: bytes, count: int, *, wire: Wire = "openai") -> bytes:
+    """Stream `model`, read until `marker` came `count` times, then leave (close the connection); what came."""
+    with socket.create_connection(address(gateway.url), timeout=10) as sock:
+        sock.sendall(stream_request(gateway, model, wire))
+        received = b""
+        while received.count(marker) < count:
+            piece = sock.recv(65536)
+            assert piece, received
+            received += piece
+    assert received.startswith(b"HTTP/1.1 200"), received
+    return received
 
 
 def attempts(answer: Answer) -> int:

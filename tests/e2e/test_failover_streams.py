@@ -13,7 +13,16 @@ import time
 
 import pytest
 
-from tests.e2e.failover_gateway import PATHS, Gateways, answered_by, attempts, body, on, raw_call, refusing
+from tests.e2e.failover_gateway import (
+    Gateways,
+    answered_by,
+    attempts,
+    on,
+    raw_call,
+    refusing,
+    stream_and_leave,
+    stream_request,
+)
 from tests.e2e.gateway_process import GatewayProcess
 from tests.e2e.raw_http import Answer, address, parse
 from tests.e2e.scripted_provider import (
@@ -157,14 +166,8 @@ def test_a_stream_no_provider_answers_gets_a_plain_502_in_the_routes_shape(gatew
 
 def _leave_after(gateway: GatewayProcess, server: ScriptedProvider, model: str, wire: Wire, stay: float) -> float:
     """Stream `a:model`, wait until the provider has it, stay `stay` seconds, then close; when it closed."""
-    host, port = address(gateway.url)
-    data = body(wire, f"a:{model}", stream=True)
-    head = (
-        f"POST {PATHS[wire]} HTTP/1.1\r\nHost: {host}:{port}\r\n"
-        f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n\r\n"
-    ).encode()
-    with socket.create_connection((host, port), timeout=10) as sock:
-        sock.sendall(head + data)
+    with socket.create_connection(address(gateway.url), timeout=10) as sock:
+        sock.sendall(stream_request(gateway, f"a:{model}", wire))
         assert server.wait_for(lambda: len(server.seen(model)) >= 1)
         time.sleep(stay)
     return time.monotonic()
@@ -226,20 +229,7 @@ def test_a_client_leaving_a_committed_slow_stream_closes_it_and_retries_nothing(
     name = f"leave-slow-{wire}"
     gateway = _chain(gateways, server, wire, name)
     server.script(f"{name}-first", slow_stream(0.1))
-    host, port = address(gateway.url)
-    data = body(wire, name, stream=True)
-    head = (
-        f"POST {PATHS[wire]} HTTP/1.1\r\nHost: {host}:{port}\r\n"
-        f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n\r\n"
-    ).encode()
-    with socket.create_connection((host, port), timeout=10) as sock:
-        sock.sendall(head + data)
-        received = b""
-        while received.count(b'"text":"."' if wire == "anthropic" else b'"content":"."') < 2:
-            piece = sock.recv(65536)
-            assert piece, received
-            received += piece
-    assert received.startswith(b"HTTP/1.1 200")
+    stream_and_leave(gateway, name, b'"text":"."' if wire == "anthropic" else b'"content":"."', 2, wire=wire)
     assert server.wait_for(lambda: f"{name}-first" in server.disconnects)
     time.sleep(0.5)
     assert (len(server.seen(f"{name}-first")), len(server.seen(f"{name}-second"))) == (1, 0)

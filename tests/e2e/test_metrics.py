@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import time
 from collections.abc import Callable, Iterable, Mapping
 
@@ -18,11 +17,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from mini_llm.metrics.recorder import FLUSH_DELAY, PENDING_LIMIT
 from tests.e2e.conftest import gateway_env
-from tests.e2e.failover_gateway import KEY_1, KEY_2, PATHS, Gateways, body, call, on, refusing
+from tests.e2e.failover_gateway import KEY_1, KEY_2, Gateways, call, on, refusing, stream_and_leave
 from tests.e2e.fake_upstream import FakeUpstream
 from tests.e2e.gateway_process import GatewayProcess
 from tests.e2e.http_client import request
-from tests.e2e.raw_http import address
 from tests.e2e.scripted_provider import (
     ScriptedProvider,
     cut_after,
@@ -86,20 +84,7 @@ def settle(gateway: GatewayProcess, expected: Callable[[Mapping[SampleKey, float
 
 def _stream_and_leave(gateway: GatewayProcess, model: str) -> None:
     """A stream the client reads two events of and then leaves (closes its connection)."""
-    host, port = address(gateway.url)
-    data = body("openai", model, stream=True)
-    head = (
-        f"POST {PATHS['openai']} HTTP/1.1\r\nHost: {host}:{port}\r\n"
-        f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n\r\n"
-    ).encode()
-    with socket.create_connection((host, port), timeout=10) as sock:
-        sock.sendall(head + data)
-        received = b""
-        while received.count(b"data: ") < 2:
-            piece = sock.recv(65536)
-            assert piece, received
-            received += piece
-    assert received.startswith(b"HTTP/1.1 200"), received
+    stream_and_leave(gateway, model, b"data: ", 2)
 
 
 def _workers(gateway: GatewayProcess) -> list[int]:
