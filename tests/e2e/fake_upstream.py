@@ -57,8 +57,10 @@ class Seen:
 @dataclass
 class FakeUpstream:
     port: int = 0
-    seen: list[Seen] = field(default_factory=list)
-    disconnects: list[str] = field(default_factory=list)
+    # Not in the repr: the session's upstream sees thousands of requests, and hypothesis reprs a test's
+    # fixtures with each example (megabytes, and a HypothesisWarning, which the suite makes an error).
+    seen: list[Seen] = field(default_factory=list, repr=False)
+    disconnects: list[str] = field(default_factory=list, repr=False)
     _server: ThreadedServer | None = None
     # With a context it serves HTTPS. It listens on 127.0.0.1 whatever `host` is: the name `base`
     # gives, which a certificate can be issued for (`localhost`).

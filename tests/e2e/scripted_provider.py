@@ -434,9 +434,10 @@ class ScriptedProvider:
     """The server: `script()` what it does, `seen()` what it got, `disconnects` whose answer was abandoned."""
 
     port: int = 0
-    disconnects: list[str] = field(default_factory=list)
-    _scripts: dict[str, list[Step]] = field(default_factory=dict)
-    _seen: list[Seen] = field(default_factory=list)
+    # Not in the repr: a module's server sees many requests (see FakeUpstream).
+    disconnects: list[str] = field(default_factory=list, repr=False)
+    _scripts: dict[str, list[Step]] = field(default_factory=dict, repr=False)
+    _seen: list[Seen] = field(default_factory=list, repr=False)
     _server: ThreadedServer | None = None
 
     @property
