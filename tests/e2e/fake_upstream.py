@@ -57,10 +57,11 @@ class Seen:
 @dataclass
 class FakeUpstream:
     port: int = 0
-    # Not in the repr: the session's upstream sees thousands of requests, and hypothesis reprs a test's
-    # fixtures with each example (megabytes, and a HypothesisWarning, which the suite makes an error).
-    seen: list[Seen] = field(default_factory=list, repr=False)
-    disconnects: list[str] = field(default_factory=list, repr=False)
+    # Not in the repr, nor in __init__ (hypothesis prints a dataclass by its init fields): the session's
+    # upstream sees thousands of requests, and hypothesis reprs a test's fixtures with each example
+    # (megabytes, and a HypothesisWarning, which the suite makes an error).
+    seen: list[Seen] = field(default_factory=list, init=False, repr=False)
+    disconnects: list[str] = field(default_factory=list, init=False, repr=False)
     _server: ThreadedServer | None = None
     # With a context it serves HTTPS. It listens on 127.0.0.1 whatever `host` is: the name `base`
     # gives, which a certificate can be issued for (`localhost`).

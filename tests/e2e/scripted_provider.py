@@ -435,9 +435,9 @@ class ScriptedProvider:
 
     port: int = 0
     # Not in the repr: a module's server sees many requests (see FakeUpstream).
-    disconnects: list[str] = field(default_factory=list, repr=False)
-    _scripts: dict[str, list[Step]] = field(default_factory=dict, repr=False)
-    _seen: list[Seen] = field(default_factory=list, repr=False)
+    disconnects: list[str] = field(default_factory=list, init=False, repr=False)
+    _scripts: dict[str, list[Step]] = field(default_factory=dict, init=False, repr=False)
+    _seen: list[Seen] = field(default_factory=list, init=False, repr=False)
     _server: ThreadedServer | None = None
 
     @property
